@@ -1,0 +1,231 @@
+/*
+ * zmq_adaptor: ZeroMQ usage-logging pipeline for NGINX/OpenResty API gateways.
+ *
+ * Link with -lzmq_adaptor (libzmq is its only runtime dependency).
+ * Every function returns 0 (ZMQ_ADAPTOR_OK) on success or a zmq_adaptor_result code;
+ * zmq_adaptor_strerror() describes a code. No function aborts on bad input.
+ */
+
+#ifndef ZMQ_ADAPTOR_H
+#define ZMQ_ADAPTOR_H
+
+/* Generated from src/ffi by cbindgen (build.rs). Do not edit by hand. */
+
+#include <stddef.h>
+#include <stdint.h>
+
+// Result codes returned by every `zmq_adaptor_*` function.
+//
+// `ZMQ_ADAPTOR_OK` (0) is success; every other value names one failure.
+// `zmq_adaptor_strerror` turns a code into a static, human-readable string.
+typedef enum zmq_adaptor_result {
+  // Success.
+  ZMQ_ADAPTOR_OK = 0,
+  // A required pointer argument was NULL.
+  ZMQ_ADAPTOR_ERR_NULL = 1,
+  // The record (or topic) is empty.
+  ZMQ_ADAPTOR_ERR_EMPTY = 2,
+  // The record is larger than `max_record_bytes`; it was counted in `dropped_too_large`.
+  ZMQ_ADAPTOR_ERR_TOO_LARGE = 3,
+  // The queue is at its record or byte bound; the record was counted in `dropped_queue_full`.
+  ZMQ_ADAPTOR_ERR_QUEUE_FULL = 4,
+  // The endpoint is not a valid ZeroMQ endpoint (`tcp://host:port`, `ipc:///path`, `inproc://name`).
+  ZMQ_ADAPTOR_ERR_BAD_ENDPOINT = 5,
+  // A configuration value is out of range.
+  ZMQ_ADAPTOR_ERR_BAD_CONFIG = 6,
+  // The logger already runs in this process; configuration can no longer change.
+  ZMQ_ADAPTOR_ERR_ALREADY_STARTED = 7,
+  // The operation did not complete before its timeout.
+  ZMQ_ADAPTOR_ERR_TIMEOUT = 8,
+  // libzmq reported an error.
+  ZMQ_ADAPTOR_ERR_ZMQ = 9,
+  // An internal panic was caught at the boundary; the call had no effect.
+  ZMQ_ADAPTOR_ERR_PANIC = 10,
+  // The logger is shutting down (process exit); the record was not accepted.
+  ZMQ_ADAPTOR_ERR_CLOSED = 11,
+  // The topic is longer than the 65535-byte topic limit.
+  ZMQ_ADAPTOR_ERR_TOPIC_TOO_LARGE = 12,
+  // The proxy handle was already stopped.
+  ZMQ_ADAPTOR_ERR_STOPPED = 13,
+} zmq_adaptor_result;
+
+// An adaptor proxy running in this process. Opaque; created by
+// `zmq_adaptor_proxy_start`, released by `zmq_adaptor_proxy_stop`.
+typedef struct zmq_adaptor_proxy zmq_adaptor_proxy;
+
+// Logger settings for `zmq_adaptor_configure`. Fill with
+// `zmq_adaptor_config_init` first; a zero (or NULL `endpoint`) field means "default".
+typedef struct zmq_adaptor_config {
+  // Adaptor listen endpoint the publisher connects to, NUL-terminated
+  // (default `ipc:///tmp/nginx_queue_listen`, or `$ZMQ_ADAPTOR_ENDPOINT`). Borrowed:
+  // copied during the call.
+  const char *endpoint;
+  // Queue bound in records (default 65536).
+  size_t queue_records;
+  // Queue bound in payload bytes (default 64 MiB).
+  size_t queue_bytes;
+  // Largest record accepted, topic included (default 64 KiB).
+  size_t max_record_bytes;
+  // libzmq send high-water mark in messages (default 100000).
+  uint32_t send_hwm;
+  // Drainer wake interval in microseconds (default 1000, minimum 50).
+  uint32_t batch_interval_us;
+  // Queue depth that wakes the drainer early (default 4096).
+  uint32_t batch_records;
+  // Longest wait at process exit to deliver queued records, in ms (default 2000).
+  uint32_t linger_ms;
+} zmq_adaptor_config;
+
+// A snapshot of the logger counters of the calling process.
+//
+// All counts start at zero when the logger starts in a process (first record after
+// start-up or after `fork`). `queue_records`/`queue_bytes` are the current depth.
+typedef struct zmq_adaptor_stats {
+  // Records accepted into the queue.
+  uint64_t enqueued;
+  // Records handed to libzmq for delivery to the adaptor.
+  uint64_t sent;
+  // Records refused because the queue was at its record or byte bound.
+  uint64_t dropped_queue_full;
+  // Records refused because they were larger than `max_record_bytes`.
+  uint64_t dropped_too_large;
+  // Records waiting in the queue now.
+  uint64_t queue_records;
+  // Payload bytes waiting in the queue now (including a record held for retry).
+  uint64_t queue_bytes;
+  // Times libzmq refused a send at its high-water mark; the record stayed queued.
+  uint64_t send_retries;
+  // 1 while the adaptor's subscription is known (records flow), else 0.
+  uint64_t peer_subscribed;
+  // libzmq errors met by the drainer (connect or send); see stderr for details.
+  uint64_t zmq_errors;
+} zmq_adaptor_stats;
+
+// Proxy settings for `zmq_adaptor_proxy_start`. Zero / NULL fields mean "default".
+typedef struct zmq_adaptor_proxy_config {
+  // XSUB bind endpoint for publishers (default `ipc:///tmp/nginx_queue_listen`).
+  const char *listen;
+  // XPUB bind endpoint for consumers (default `tcp://127.0.0.1:6001`).
+  const char *publish;
+  // Receive HWM of the listen side in messages (default 1000000).
+  uint32_t listen_hwm;
+  // Send HWM per consumer in messages (default 1000000).
+  uint32_t publish_hwm;
+  // Mode for bound IPC socket files, e.g. 0660 (0 = leave as created).
+  uint32_t ipc_mode;
+  // Linger for messages still queued to consumers at stop, ms (default 1000).
+  uint32_t linger_ms;
+} zmq_adaptor_proxy_config;
+
+// Proxy counters (messages and bytes, each side and direction).
+typedef struct zmq_adaptor_proxy_stats {
+  // Messages received from publishers.
+  uint64_t frontend_msgs_in;
+  // Bytes received from publishers.
+  uint64_t frontend_bytes_in;
+  // Messages sent towards publishers (subscriptions).
+  uint64_t frontend_msgs_out;
+  // Bytes sent towards publishers.
+  uint64_t frontend_bytes_out;
+  // Messages received from consumers (subscriptions).
+  uint64_t backend_msgs_in;
+  // Bytes received from consumers.
+  uint64_t backend_bytes_in;
+  // Messages sent to consumers.
+  uint64_t backend_msgs_out;
+  // Bytes sent to consumers.
+  uint64_t backend_bytes_out;
+  // Consumers connected now (0 when not tracked).
+  uint64_t subscribers;
+} zmq_adaptor_proxy_stats;
+
+#ifdef __cplusplus
+extern "C" {
+#endif // __cplusplus
+
+// Fills `cfg` with the defaults (endpoint NULL = default endpoint).
+//
+// `cfg` is caller-owned; NULL gives `ZMQ_ADAPTOR_ERR_NULL`. Thread-safe.
+int zmq_adaptor_config_init(struct zmq_adaptor_config *cfg);
+
+// Sets the logger configuration of this process (and of processes forked from it
+// later). Must be called before the first record is logged in this process; after
+// that it returns `ZMQ_ADAPTOR_ERR_ALREADY_STARTED` and changes nothing.
+//
+// `cfg` is borrowed and copied; NULL gives `ZMQ_ADAPTOR_ERR_NULL`. Returns
+// `ZMQ_ADAPTOR_ERR_BAD_ENDPOINT` or `ZMQ_ADAPTOR_ERR_BAD_CONFIG` for invalid values.
+// Creates no ZeroMQ object, so it is safe before `fork`. Thread-safe.
+int zmq_adaptor_configure(const struct zmq_adaptor_config *cfg);
+
+// Queues one record, sent to the adaptor as one frame. Starts the logger of this
+// process on first use. Never blocks; copies the bytes.
+//
+// `data` is borrowed for the call only. NULL `data` gives `ZMQ_ADAPTOR_ERR_NULL`;
+// `len == 0` gives `ZMQ_ADAPTOR_ERR_EMPTY`; a record over `max_record_bytes` gives
+// `ZMQ_ADAPTOR_ERR_TOO_LARGE`; a full queue gives `ZMQ_ADAPTOR_ERR_QUEUE_FULL`.
+// Refused records are counted in the stats. Thread-safe.
+int zmq_adaptor_log(const uint8_t *data, size_t len);
+
+// Queues a two-frame message `[topic, record]`; subscribers filter on the topic
+// prefix. Same rules as `zmq_adaptor_log`; an empty topic gives
+// `ZMQ_ADAPTOR_ERR_EMPTY`, one over 65535 bytes `ZMQ_ADAPTOR_ERR_TOPIC_TOO_LARGE`.
+//
+// Both buffers are borrowed for the call only; NULL gives `ZMQ_ADAPTOR_ERR_NULL`.
+// Thread-safe.
+int zmq_adaptor_publish(const uint8_t *topic, size_t topic_len, const uint8_t *data, size_t len);
+
+// Waits up to `timeout_ms` until every record queued in this process before the
+// call was handed to libzmq. Returns 0 then (also when nothing was ever logged),
+// `ZMQ_ADAPTOR_ERR_TIMEOUT` otherwise (records stay queued). Thread-safe; blocks
+// the caller only, never the request path of other threads.
+int zmq_adaptor_flush(uint32_t timeout_ms);
+
+// Fills `out` with this process's logger counters (zeros before the first record).
+//
+// `out` is caller-owned; NULL gives `ZMQ_ADAPTOR_ERR_NULL`. Thread-safe.
+int zmq_adaptor_stats_get(struct zmq_adaptor_stats *out);
+
+// A static, NUL-terminated description of a result code. Never NULL: unknown codes
+// give "unknown result code". The string is owned by the library; do not free it.
+// Thread-safe.
+const char *zmq_adaptor_strerror(int code);
+
+// 1 when the linked libzmq has `capability` (for example "curve", "ipc"), 0 when
+// not or when `capability` is NULL. Thread-safe.
+int zmq_adaptor_zmq_has(const char *capability);
+
+// Starts a forwarding proxy (XSUB on `listen` → XPUB on `publish`) in background
+// threads and stores its handle in `*out`.
+//
+// `cfg` is borrowed (NULL = all defaults); `out` must not be NULL
+// (`ZMQ_ADAPTOR_ERR_NULL`). On success the caller owns `*out` and must release it
+// with `zmq_adaptor_proxy_stop`; on failure `*out` is set to NULL and the code says
+// why (`ZMQ_ADAPTOR_ERR_BAD_ENDPOINT`, `ZMQ_ADAPTOR_ERR_ZMQ` for a bind failure).
+// Thread-safe.
+int zmq_adaptor_proxy_start(const struct zmq_adaptor_proxy_config *cfg,
+                            struct zmq_adaptor_proxy **out);
+
+// Pauses forwarding (messages wait up to the HWMs). `proxy` is borrowed; NULL gives
+// `ZMQ_ADAPTOR_ERR_NULL`. Thread-safe.
+int zmq_adaptor_proxy_pause(const struct zmq_adaptor_proxy *proxy);
+
+// Resumes forwarding after a pause. `proxy` is borrowed; NULL gives
+// `ZMQ_ADAPTOR_ERR_NULL`. Thread-safe.
+int zmq_adaptor_proxy_resume(const struct zmq_adaptor_proxy *proxy);
+
+// Fills `out` with the proxy's counters (waits at most 1 s for the proxy thread).
+// Both pointers are borrowed; NULL gives `ZMQ_ADAPTOR_ERR_NULL`. Thread-safe.
+int zmq_adaptor_proxy_stats_get(const struct zmq_adaptor_proxy *proxy,
+                                struct zmq_adaptor_proxy_stats *out);
+
+// Stops the proxy, closes its sockets and frees the handle. Takes ownership of
+// `proxy`: do not use it afterwards. NULL is a no-op returning
+// `ZMQ_ADAPTOR_ERR_NULL`. Returns within the configured linger. Not to be called
+// concurrently with other calls on the same handle.
+int zmq_adaptor_proxy_stop(struct zmq_adaptor_proxy *proxy);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif  // __cplusplus
+
+#endif  /* ZMQ_ADAPTOR_H */

@@ -1,0 +1,198 @@
+//! C ABI of the per-process logger: configure, log, publish, flush, stats, strerror.
+
+use super::{ffi_boundary, try_cstr, try_ref, try_slice};
+use crate::config::{Config, DEFAULT_ENDPOINT};
+use crate::error::zmq_adaptor_result as R;
+use crate::stats::zmq_adaptor_stats;
+use std::os::raw::{c_char, c_int};
+use std::time::Duration;
+
+/// Logger settings for `zmq_adaptor_configure`. Fill with
+/// `zmq_adaptor_config_init` first; a zero (or NULL `endpoint`) field means "default".
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct zmq_adaptor_config {
+    /// Adaptor listen endpoint the publisher connects to, NUL-terminated
+    /// (default `ipc:///tmp/nginx_queue_listen`, or `$ZMQ_ADAPTOR_ENDPOINT`). Borrowed:
+    /// copied during the call.
+    pub endpoint: *const c_char,
+    /// Queue bound in records (default 65536).
+    pub queue_records: usize,
+    /// Queue bound in payload bytes (default 64 MiB).
+    pub queue_bytes: usize,
+    /// Largest record accepted, topic included (default 64 KiB).
+    pub max_record_bytes: usize,
+    /// libzmq send high-water mark in messages (default 100000).
+    pub send_hwm: u32,
+    /// Drainer wake interval in microseconds (default 1000, minimum 50).
+    pub batch_interval_us: u32,
+    /// Queue depth that wakes the drainer early (default 4096).
+    pub batch_records: u32,
+    /// Longest wait at process exit to deliver queued records, in ms (default 2000).
+    pub linger_ms: u32,
+}
+
+/// Fills `cfg` with the defaults (endpoint NULL = default endpoint).
+///
+/// `cfg` is caller-owned; NULL gives `ZMQ_ADAPTOR_ERR_NULL`. Thread-safe.
+#[no_mangle]
+pub extern "C" fn zmq_adaptor_config_init(cfg: *mut zmq_adaptor_config) -> c_int {
+    ffi_boundary!({
+        if cfg.is_null() {
+            return R::ZMQ_ADAPTOR_ERR_NULL as c_int;
+        }
+        let d = Config::default();
+        let v = zmq_adaptor_config {
+            endpoint: std::ptr::null(),
+            queue_records: d.queue_records,
+            queue_bytes: d.queue_bytes,
+            max_record_bytes: d.max_record_bytes,
+            send_hwm: d.send_hwm as u32,
+            batch_interval_us: d.batch_interval.as_micros() as u32,
+            batch_records: d.batch_records as u32,
+            linger_ms: d.linger.as_millis() as u32,
+        };
+        // SAFETY: non-null, caller guarantees it points to writable storage.
+        unsafe { cfg.write(v) };
+        R::ZMQ_ADAPTOR_OK as c_int
+    })
+}
+
+/// Sets the logger configuration of this process (and of processes forked from it
+/// later). Must be called before the first record is logged in this process; after
+/// that it returns `ZMQ_ADAPTOR_ERR_ALREADY_STARTED` and changes nothing.
+///
+/// `cfg` is borrowed and copied; NULL gives `ZMQ_ADAPTOR_ERR_NULL`. Returns
+/// `ZMQ_ADAPTOR_ERR_BAD_ENDPOINT` or `ZMQ_ADAPTOR_ERR_BAD_CONFIG` for invalid values.
+/// Creates no ZeroMQ object, so it is safe before `fork`. Thread-safe.
+#[no_mangle]
+pub extern "C" fn zmq_adaptor_configure(cfg: *const zmq_adaptor_config) -> c_int {
+    ffi_boundary!({
+        let c = try_ref!(cfg);
+        let d = Config::default();
+        let endpoint = if c.endpoint.is_null() {
+            std::env::var(crate::config::ENDPOINT_ENV)
+                .ok()
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string())
+        } else {
+            try_cstr!(c.endpoint, R::ZMQ_ADAPTOR_ERR_BAD_ENDPOINT).to_string()
+        };
+        let pick = |v: usize, dflt: usize| if v == 0 { dflt } else { v };
+        let cfg = Config {
+            endpoint,
+            queue_records: pick(c.queue_records, d.queue_records),
+            queue_bytes: pick(c.queue_bytes, d.queue_bytes),
+            max_record_bytes: pick(c.max_record_bytes, d.max_record_bytes),
+            send_hwm: if c.send_hwm == 0 {
+                d.send_hwm
+            } else {
+                c.send_hwm.min(i32::MAX as u32) as i32
+            },
+            batch_interval: if c.batch_interval_us == 0 {
+                d.batch_interval
+            } else {
+                Duration::from_micros(c.batch_interval_us as u64)
+            },
+            batch_records: pick(c.batch_records as usize, d.batch_records),
+            linger: if c.linger_ms == 0 {
+                d.linger
+            } else {
+                Duration::from_millis(c.linger_ms as u64)
+            },
+        };
+        R::code_of(crate::configure(cfg))
+    })
+}
+
+/// Queues one record, sent to the adaptor as one frame. Starts the logger of this
+/// process on first use. Never blocks; copies the bytes.
+///
+/// `data` is borrowed for the call only. NULL `data` gives `ZMQ_ADAPTOR_ERR_NULL`;
+/// `len == 0` gives `ZMQ_ADAPTOR_ERR_EMPTY`; a record over `max_record_bytes` gives
+/// `ZMQ_ADAPTOR_ERR_TOO_LARGE`; a full queue gives `ZMQ_ADAPTOR_ERR_QUEUE_FULL`.
+/// Refused records are counted in the stats. Thread-safe.
+#[no_mangle]
+pub extern "C" fn zmq_adaptor_log(data: *const u8, len: usize) -> c_int {
+    ffi_boundary!({
+        if data.is_null() {
+            return R::ZMQ_ADAPTOR_ERR_NULL as c_int;
+        }
+        let rec = try_slice!(data, len);
+        R::code_of(crate::log(rec))
+    })
+}
+
+/// Queues a two-frame message `[topic, record]`; subscribers filter on the topic
+/// prefix. Same rules as `zmq_adaptor_log`; an empty topic gives
+/// `ZMQ_ADAPTOR_ERR_EMPTY`, one over 65535 bytes `ZMQ_ADAPTOR_ERR_TOPIC_TOO_LARGE`.
+///
+/// Both buffers are borrowed for the call only; NULL gives `ZMQ_ADAPTOR_ERR_NULL`.
+/// Thread-safe.
+#[no_mangle]
+pub extern "C" fn zmq_adaptor_publish(
+    topic: *const u8,
+    topic_len: usize,
+    data: *const u8,
+    len: usize,
+) -> c_int {
+    ffi_boundary!({
+        if topic.is_null() || data.is_null() {
+            return R::ZMQ_ADAPTOR_ERR_NULL as c_int;
+        }
+        let t = try_slice!(topic, topic_len);
+        let d = try_slice!(data, len);
+        R::code_of(crate::publish(t, d))
+    })
+}
+
+/// Waits up to `timeout_ms` until every record queued in this process before the
+/// call was handed to libzmq. Returns 0 then (also when nothing was ever logged),
+/// `ZMQ_ADAPTOR_ERR_TIMEOUT` otherwise (records stay queued). Thread-safe; blocks
+/// the caller only, never the request path of other threads.
+#[no_mangle]
+pub extern "C" fn zmq_adaptor_flush(timeout_ms: u32) -> c_int {
+    ffi_boundary!({ R::code_of(crate::flush(Duration::from_millis(timeout_ms as u64))) })
+}
+
+/// Fills `out` with this process's logger counters (zeros before the first record).
+///
+/// `out` is caller-owned; NULL gives `ZMQ_ADAPTOR_ERR_NULL`. Thread-safe.
+#[no_mangle]
+pub extern "C" fn zmq_adaptor_stats_get(out: *mut zmq_adaptor_stats) -> c_int {
+    ffi_boundary!({
+        if out.is_null() {
+            return R::ZMQ_ADAPTOR_ERR_NULL as c_int;
+        }
+        let s = crate::stats();
+        // SAFETY: non-null, caller guarantees writable storage for one struct.
+        unsafe { out.write(s) };
+        R::ZMQ_ADAPTOR_OK as c_int
+    })
+}
+
+/// A static, NUL-terminated description of a result code. Never NULL: unknown codes
+/// give "unknown result code". The string is owned by the library; do not free it.
+/// Thread-safe.
+#[no_mangle]
+pub extern "C" fn zmq_adaptor_strerror(code: c_int) -> *const c_char {
+    match R::from_code(code) {
+        Some(c) => c.message_with_nul().as_ptr() as *const c_char,
+        None => c"unknown result code".as_ptr(),
+    }
+}
+
+/// 1 when the linked libzmq has `capability` (for example "curve", "ipc"), 0 when
+/// not or when `capability` is NULL. Thread-safe.
+#[no_mangle]
+pub extern "C" fn zmq_adaptor_zmq_has(capability: *const c_char) -> c_int {
+    ffi_boundary!(0, {
+        if capability.is_null() {
+            return 0;
+        }
+        // SAFETY: non-null and NUL-terminated per the contract.
+        let s = unsafe { std::ffi::CStr::from_ptr(capability) };
+        s.to_str().map(crate::zmq_has).unwrap_or(false) as c_int
+    })
+}

@@ -1,0 +1,57 @@
+//! ZeroMQ usage-logging pipeline for NGINX/OpenResty API gateways.
+//!
+//! * [`logger`]: the per-process logger — a bounded lock-free queue filled by the
+//!   request path and a drainer thread that batches records to the adaptor.
+//! * [`proxy`]: the adaptor's XSUB→XPUB forwarding proxy, steerable, with statistics.
+//! * [`ffi`]: the C ABI (`include/zmq_adaptor.h`).
+//! * [`adaptor`]: the gateway-node helper (`zmq-adaptor` binary) built on the proxy.
+
+pub mod adaptor;
+pub mod config;
+mod drainer;
+pub mod error;
+pub mod ffi;
+pub mod logger;
+pub mod monitor;
+pub mod proxy;
+pub mod queue;
+pub mod stats;
+mod zmq_util;
+
+pub use config::Config;
+pub use error::{zmq_adaptor_result, Error, Result};
+pub use stats::zmq_adaptor_stats as Stats;
+
+/// Queues one record for the adaptor (single frame). See [`logger::Logger::log`].
+pub fn log(record: &[u8]) -> Result<()> {
+    logger::get()?.log(record)
+}
+
+/// Queues a `[topic, record]` two-frame message. See [`logger::Logger::publish`].
+pub fn publish(topic: &[u8], record: &[u8]) -> Result<()> {
+    logger::get()?.publish(topic, record)
+}
+
+/// Waits until everything queued before the call was handed to libzmq.
+/// Succeeds at once when the logger never started in this process.
+pub fn flush(timeout: std::time::Duration) -> Result<()> {
+    match logger::running() {
+        Some(l) => l.flush(timeout),
+        None => Ok(()),
+    }
+}
+
+/// Counters of this process's logger (all zero before it starts).
+pub fn stats() -> Stats {
+    logger::running().map(|l| l.stats()).unwrap_or_default()
+}
+
+/// Sets the configuration the logger starts with in this process.
+pub fn configure(cfg: Config) -> Result<()> {
+    logger::configure(cfg)
+}
+
+/// Whether the linked libzmq has a capability (`"curve"`, `"ipc"`, …).
+pub fn zmq_has(capability: &str) -> bool {
+    zmq::has(capability).unwrap_or(false)
+}

@@ -1,0 +1,238 @@
+//! The per-process logger: created lazily on first use, never before `fork`, and
+//! re-created in a child after `fork` (the parent's ZeroMQ objects are left untouched).
+
+use crate::config::{self, Config};
+use crate::drainer::{self, DrainerState};
+use crate::error::{zmq_adaptor_result as R, Result};
+use crate::queue::{Pushed, RecordQueue};
+use crate::stats::zmq_adaptor_stats;
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, Ordering};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+/// Everything one process's logger owns. Leaked on purpose: it lives as long as the
+/// process, and a copy inherited by a forked child must never be dropped there.
+pub struct Logger {
+    /// The process that created it (a child after fork creates its own).
+    pid: u32,
+    /// Settings fixed at start.
+    cfg: Config,
+    /// Request path → drainer.
+    queue: RecordQueue,
+    /// Drainer progress, flush and stop signalling.
+    drain: DrainerState,
+    /// Handle used to wake the drainer early.
+    thread: std::thread::Thread,
+    /// Set at process exit: new records are refused with `ZMQ_ADAPTOR_ERR_CLOSED`.
+    closing: AtomicBool,
+}
+
+/// The logger of this process, or null before first use (and in a fresh fork child).
+static CURRENT: AtomicPtr<Logger> = AtomicPtr::new(ptr::null_mut());
+/// 0 = none, 1 = being created, 2 = ready. A CAS, not a mutex: `fork` can't strand it.
+static STATE: AtomicU8 = AtomicU8::new(0);
+const NONE: u8 = 0;
+const CREATING: u8 = 1;
+const READY: u8 = 2;
+
+extern "C" fn after_fork_in_child() {
+    // The parent's logger (and its ZeroMQ context) belongs to the parent: forget it here.
+    CURRENT.store(ptr::null_mut(), Ordering::SeqCst);
+    STATE.store(NONE, Ordering::SeqCst);
+}
+
+extern "C" fn at_process_exit() {
+    let p = CURRENT.load(Ordering::Acquire);
+    if p.is_null() {
+        return;
+    }
+    // SAFETY: a non-null CURRENT points to a leaked Box<Logger> that is never freed.
+    let logger = unsafe { &*p };
+    if logger.pid != std::process::id() {
+        return;
+    }
+    let _ = std::panic::catch_unwind(|| logger.shutdown(logger.cfg.linger));
+}
+
+fn register_process_hooks() {
+    static HOOKS: Once = Once::new();
+    HOOKS.call_once(|| {
+        // SAFETY: both handlers are `extern "C"` functions with static lifetime that
+        // only touch atomics (child handler) or the leaked logger (exit handler).
+        unsafe {
+            libc::pthread_atfork(None, None, Some(after_fork_in_child));
+            libc::atexit(at_process_exit);
+        }
+    });
+}
+
+/// The logger of this process, started on first call.
+pub fn get() -> Result<&'static Logger> {
+    let p = CURRENT.load(Ordering::Acquire);
+    if !p.is_null() {
+        // SAFETY: non-null CURRENT is a leaked, never-freed Logger of this process
+        // (the fork handler nulls it in children).
+        return Ok(unsafe { &*p });
+    }
+    start_slow()
+}
+
+/// The logger if it already runs in this process (stats and flush never start it).
+pub fn running() -> Option<&'static Logger> {
+    let p = CURRENT.load(Ordering::Acquire);
+    // SAFETY: as in `get`.
+    (!p.is_null()).then(|| unsafe { &*p })
+}
+
+#[cold]
+fn start_slow() -> Result<&'static Logger> {
+    register_process_hooks();
+    loop {
+        match STATE.compare_exchange(NONE, CREATING, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => {
+                let made = config::effective().and_then(Logger::start);
+                match made {
+                    Ok(l) => {
+                        CURRENT.store(l as *const Logger as *mut Logger, Ordering::Release);
+                        STATE.store(READY, Ordering::Release);
+                        return Ok(l);
+                    }
+                    Err(e) => {
+                        STATE.store(NONE, Ordering::Release);
+                        return Err(e);
+                    }
+                }
+            }
+            Err(READY) => {
+                if let Some(l) = running() {
+                    return Ok(l);
+                }
+                std::thread::yield_now();
+            }
+            Err(_) => std::thread::yield_now(),
+        }
+    }
+}
+
+/// Stores the configuration used when the logger starts in this process (and in
+/// processes forked from it). Refused once the logger runs here.
+pub fn configure(cfg: Config) -> Result<()> {
+    if running().is_some() {
+        return Err(R::ZMQ_ADAPTOR_ERR_ALREADY_STARTED);
+    }
+    config::store(cfg)
+}
+
+impl Logger {
+    fn start(cfg: Config) -> Result<&'static Logger> {
+        let queue = RecordQueue::new(
+            cfg.queue_records,
+            cfg.queue_bytes,
+            cfg.max_record_bytes,
+            cfg.batch_records,
+        );
+        // The drainer needs `&'static Logger` and the logger needs the drainer's
+        // thread handle: spawn first, hand the logger over a channel.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<&'static Logger>(1);
+        let handle = std::thread::Builder::new()
+            .name("zmq-adaptor-drain".into())
+            .spawn(move || {
+                if let Ok(l) = rx.recv() {
+                    drainer::run(l);
+                }
+            })
+            .map_err(|_| R::ZMQ_ADAPTOR_ERR_ZMQ)?;
+        let logger: &'static Logger = Box::leak(Box::new(Logger {
+            pid: std::process::id(),
+            cfg,
+            queue,
+            drain: DrainerState::default(),
+            thread: handle.thread().clone(),
+            closing: AtomicBool::new(false),
+        }));
+        let _ = tx.send(logger);
+        Ok(logger)
+    }
+
+    /// Queues one single-frame record. Request path: no lock, no syscall.
+    #[inline]
+    pub fn log(&self, record: &[u8]) -> Result<()> {
+        self.push(b"", record)
+    }
+
+    /// Queues a two-frame `[topic, record]` message.
+    #[inline]
+    pub fn publish(&self, topic: &[u8], record: &[u8]) -> Result<()> {
+        if topic.is_empty() {
+            return Err(R::ZMQ_ADAPTOR_ERR_EMPTY);
+        }
+        self.push(topic, record)
+    }
+
+    #[inline]
+    fn push(&self, topic: &[u8], record: &[u8]) -> Result<()> {
+        if self.closing.load(Ordering::Relaxed) {
+            return Err(R::ZMQ_ADAPTOR_ERR_CLOSED);
+        }
+        if self.queue.push(topic, record)? == Pushed::WakeDrainer {
+            self.thread.unpark();
+        }
+        Ok(())
+    }
+
+    /// Waits until every record queued before the call was handed to libzmq.
+    pub fn flush(&self, timeout: Duration) -> Result<()> {
+        let target = self.queue.enqueued();
+        self.thread.unpark();
+        if self.drain.wait_sent(target, Instant::now() + timeout) {
+            Ok(())
+        } else {
+            Err(R::ZMQ_ADAPTOR_ERR_TIMEOUT)
+        }
+    }
+
+    /// Counters of this process's logger.
+    pub fn stats(&self) -> zmq_adaptor_stats {
+        let mut s = self.drain.stats();
+        s.enqueued = self.queue.enqueued();
+        s.dropped_queue_full = self.queue.dropped_queue_full();
+        s.dropped_too_large = self.queue.dropped_too_large();
+        s.queue_records = self.queue.depth() as u64;
+        s.queue_bytes = self.queue.depth_bytes() as u64;
+        s
+    }
+
+    /// Stops accepting records, delivers what is queued within `linger`, then closes
+    /// the ZeroMQ socket and context in the drainer thread. Never waits past `linger`.
+    pub fn shutdown(&self, linger: Duration) {
+        self.closing.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + linger;
+        let _ = self.flush(linger);
+        self.drain.request_stop(deadline);
+        self.thread.unpark();
+        self.drain
+            .wait_stopped(deadline + Duration::from_millis(50));
+        let left = self.queue.depth() as u64 + self.drain.held();
+        if left > 0 {
+            // Visible, never silent: the process is exiting and cannot deliver these.
+            eprintln!(
+                "zmq_adaptor[{}]: {} record(s) not delivered at exit: adaptor unreachable within linger of {} ms",
+                self.pid,
+                left,
+                linger.as_millis()
+            );
+        }
+    }
+
+    /// Configuration this logger runs with.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+    pub(crate) fn queue(&self) -> &RecordQueue {
+        &self.queue
+    }
+    pub(crate) fn drain_state(&self) -> &DrainerState {
+        &self.drain
+    }
+}
