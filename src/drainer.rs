@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 /// Most records sent in one go before the drainer checks subscriptions and stop requests.
 const MAX_BATCH: usize = 8192;
+/// Pause between the last send and closing the socket at shutdown (within the linger).
+const CLOSE_SETTLE: Duration = Duration::from_millis(100);
 
 /// Drainer progress and the signalling between the drainer, `flush` and shutdown.
 #[derive(Default)]
@@ -246,10 +248,18 @@ pub(crate) fn run(logger: &'static Logger) {
         }
     }
     // Close within what is left of the linger, in this thread and this process.
-    let left = st
-        .stop_deadline()
-        .map(|d| d.saturating_duration_since(Instant::now()))
-        .unwrap_or_default();
+    let left = || {
+        st.stop_deadline()
+            .map(|d| d.saturating_duration_since(Instant::now()))
+            .unwrap_or_default()
+    };
+    if st.sent.load(Relaxed) > 0 {
+        // libzmq 4.3 can drop the last messages written just before a close, linger
+        // or not (seen with multipart messages over ipc): let its I/O thread write
+        // them out first.
+        std::thread::sleep(left().min(CLOSE_SETTLE));
+    }
+    let left = left();
     if let Some(s) = sock {
         let _ = s.set_linger(left.as_millis() as i32);
         drop(s);

@@ -302,18 +302,38 @@ fn load_adaptor() -> Result<&'static Adaptor, String> {
     ))
 }
 
+/// What a function returns to Lua: `true`/a value, or `nil, "reason"`.
+type Ret = LuaResult<LuaMultiValue>;
+
 /// `nil, msg` for Lua.
-fn fail(lua: &Lua, msg: &str) -> LuaResult<(LuaValue, LuaValue)> {
-    Ok((LuaValue::Nil, LuaValue::String(lua.create_string(msg)?)))
+fn fail(lua: &Lua, msg: &str) -> Ret {
+    Ok(LuaMultiValue::from_iter([
+        LuaValue::Nil,
+        LuaValue::String(lua.create_string(msg)?),
+    ]))
+}
+
+/// A single value for Lua.
+fn ok_value(v: LuaValue) -> Ret {
+    Ok(LuaMultiValue::from_iter([v]))
 }
 
 /// `true` for Lua.
-fn success() -> LuaResult<(LuaValue, LuaValue)> {
-    Ok((LuaValue::Boolean(true), LuaValue::Nil))
+fn success() -> Ret {
+    ok_value(LuaValue::Boolean(true))
+}
+
+/// The Lua type name of `v` as `type()` reports it (LuaJIT has no integer subtype).
+fn type_name(v: &LuaValue) -> &'static str {
+    match v {
+        LuaValue::Integer(_) | LuaValue::Number(_) => "number",
+        LuaValue::LightUserData(_) => "userdata",
+        other => other.type_name(),
+    }
 }
 
 /// `true` or `nil, strerror(rc)`.
-fn rc_result(lua: &Lua, a: &Adaptor, rc: c_int) -> LuaResult<(LuaValue, LuaValue)> {
+fn rc_result(lua: &Lua, a: &Adaptor, rc: c_int) -> Ret {
     if rc == RC_OK {
         success()
     } else {
@@ -329,7 +349,7 @@ fn config_integer(key: &str, v: &LuaValue, max: u64) -> Result<u64, String> {
         other => {
             return Err(format!(
                 "{key} must be a non-negative integer, got {}",
-                other.type_name()
+                type_name(other)
             ))
         }
     };
@@ -343,13 +363,13 @@ fn config_integer(key: &str, v: &LuaValue, max: u64) -> Result<u64, String> {
 }
 
 /// `zmq_logger.configure{...}`.
-fn configure(lua: &Lua, a: &Adaptor, opts: LuaValue) -> LuaResult<(LuaValue, LuaValue)> {
+fn configure(lua: &Lua, a: &Adaptor, opts: LuaValue) -> Ret {
     let t = match opts {
         LuaValue::Table(t) => t,
         other => {
             return fail(
                 lua,
-                &format!("configure expects a table, got {}", other.type_name()),
+                &format!("configure expects a table, got {}", type_name(&other)),
             )
         }
     };
@@ -380,7 +400,7 @@ fn configure(lua: &Lua, a: &Adaptor, opts: LuaValue) -> LuaResult<(LuaValue, Lua
                     lua,
                     &format!(
                         "configure: option names must be strings, got {}",
-                        other.type_name()
+                        type_name(other)
                     ),
                 )
             }
@@ -396,7 +416,7 @@ fn configure(lua: &Lua, a: &Adaptor, opts: LuaValue) -> LuaResult<(LuaValue, Lua
                 },
                 other => Err(format!(
                     "endpoint must be a string, got {}",
-                    other.type_name()
+                    type_name(other)
                 )),
             },
             "queue_records" => {
@@ -430,7 +450,7 @@ fn configure(lua: &Lua, a: &Adaptor, opts: LuaValue) -> LuaResult<(LuaValue, Lua
 }
 
 /// `zmq_logger.stats()`.
-fn stats(lua: &Lua, a: &Adaptor) -> LuaResult<(LuaValue, LuaValue)> {
+fn stats(lua: &Lua, a: &Adaptor) -> Ret {
     let mut s = AdaptorStats::default();
     // SAFETY: s is a valid, writable stats struct.
     let rc = unsafe { (a.stats_get)(&mut s) };
@@ -452,11 +472,11 @@ fn stats(lua: &Lua, a: &Adaptor) -> LuaResult<(LuaValue, LuaValue)> {
     for (k, v) in fields {
         t.raw_set(k, v as f64)?;
     }
-    Ok((LuaValue::Table(t), LuaValue::Nil))
+    ok_value(LuaValue::Table(t))
 }
 
 /// `zmq_logger.flush(timeout_seconds)`; default timeout 1 s.
-fn flush(lua: &Lua, a: &Adaptor, timeout: LuaValue) -> LuaResult<(LuaValue, LuaValue)> {
+fn flush(lua: &Lua, a: &Adaptor, timeout: LuaValue) -> Ret {
     let secs = match timeout {
         LuaValue::Nil => 1.0,
         LuaValue::Integer(i) => i as f64,
@@ -466,7 +486,7 @@ fn flush(lua: &Lua, a: &Adaptor, timeout: LuaValue) -> LuaResult<(LuaValue, LuaV
                 lua,
                 &format!(
                     "flush timeout must be a number of seconds, got {}",
-                    other.type_name()
+                    type_name(&other)
                 ),
             )
         }
@@ -518,7 +538,7 @@ fn json_key(k: &LuaValue) -> Result<Vec<u8>, String> {
         other => {
             return Err(format!(
                 "cannot encode a table key of type {}",
-                other.type_name()
+                type_name(other)
             ))
         }
     }
@@ -592,7 +612,7 @@ fn json_value(out: &mut Vec<u8>, v: &LuaValue, depth: usize) -> Result<(), Strin
         other => {
             return Err(format!(
                 "cannot encode a value of type {}",
-                other.type_name()
+                type_name(other)
             ))
         }
     }
@@ -610,7 +630,7 @@ fn record_bytes(v: &LuaValue, what: &str) -> Result<Vec<u8>, String> {
         }
         other => Err(format!(
             "{what} must be a string or a table, got {}",
-            other.type_name()
+            type_name(other)
         )),
     }
 }
@@ -635,7 +655,7 @@ fn zmq_logger(lua: &Lua) -> LuaResult<LuaTable> {
         "strerror",
         lua.create_function(move |_, code: LuaValue| {
             let c = match code {
-                LuaValue::Integer(i) => i as i64,
+                LuaValue::Integer(i) => i,
                 LuaValue::Number(n) if n.fract() == 0.0 => n as i64,
                 _ => -1,
             };
@@ -649,13 +669,13 @@ fn zmq_logger(lua: &Lua) -> LuaResult<LuaTable> {
             LuaValue::Table(_) => {
                 let mut out = Vec::with_capacity(256);
                 match json_value(&mut out, &v, 0) {
-                    Ok(()) => Ok((LuaValue::String(lua.create_string(&out)?), LuaValue::Nil)),
+                    Ok(()) => ok_value(LuaValue::String(lua.create_string(&out)?)),
                     Err(e) => fail(lua, &e),
                 }
             }
             other => fail(
                 lua,
-                &format!("encode expects a table, got {}", other.type_name()),
+                &format!("encode expects a table, got {}", type_name(&other)),
             ),
         })?,
     )?;
@@ -677,7 +697,7 @@ fn zmq_logger(lua: &Lua) -> LuaResult<LuaTable> {
                 other => {
                     return fail(
                         lua,
-                        &format!("topic must be a string, got {}", other.type_name()),
+                        &format!("topic must be a string, got {}", type_name(other)),
                     )
                 }
             };
