@@ -23,10 +23,22 @@ fn c_program_logs_end_to_end_and_exit_linger_delivers() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("curve=1"), "libzmq must have CURVE: {stdout}");
+    assert!(
+        stdout.contains("curve=1"),
+        "libzmq must have CURVE: {stdout}"
+    );
     let pubs = count.div_ceil(10);
-    let got = all.collect(count + pubs, Duration::from_secs(3), Duration::from_secs(30));
-    assert_eq!(got.len(), count + pubs, "every record arrives; stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let got = all.collect(
+        count + pubs,
+        Duration::from_secs(3),
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        got.len(),
+        count + pubs,
+        "every record arrives; stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let singles: Vec<_> = got.iter().filter(|m| m.len() == 1).collect();
     let topics: Vec<_> = got.iter().filter(|m| m.len() == 2).collect();
     assert_eq!(singles.len(), count);
@@ -35,7 +47,10 @@ fn c_program_logs_end_to_end_and_exit_linger_delivers() {
         assert!(m[0] == rec("c-rec", i), "record {i} out of order");
     }
     for (k, m) in topics.iter().enumerate() {
-        assert!(m[0] == b"billing" && m[1] == rec("c-pub", k * 10), "topic message {k}");
+        assert!(
+            m[0] == b"billing" && m[1] == rec("c-pub", k * 10),
+            "topic message {k}"
+        );
     }
 }
 

@@ -2,9 +2,9 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 /// A fresh temporary directory, searchable by other users (ipc sockets live here).
@@ -123,7 +123,10 @@ pub fn target_dir() -> PathBuf {
 /// Path of the built cdylib.
 pub fn cdylib() -> PathBuf {
     let t = target_dir();
-    for p in [t.join("libzmq_adaptor.so"), t.join("deps/libzmq_adaptor.so")] {
+    for p in [
+        t.join("libzmq_adaptor.so"),
+        t.join("deps/libzmq_adaptor.so"),
+    ] {
         if p.exists() {
             return p;
         }
@@ -139,7 +142,14 @@ pub fn compile_c(name: &str, out_dir: &Path) -> PathBuf {
     let libdir = lib.parent().unwrap();
     let exe = out_dir.join(name);
     let status = Command::new("cc")
-        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-D_DEFAULT_SOURCE", "-o"])
+        .args([
+            "-std=c11",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-D_DEFAULT_SOURCE",
+            "-o",
+        ])
         .arg(&exe)
         .arg(root.join(format!("tests/c/{name}.c")))
         .arg(format!("-I{}", root.join("include").display()))
