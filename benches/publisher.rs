@@ -1,2 +1,772 @@
-//! Placeholder replaced by the benchmark below.
-fn main() {}
+//! Publisher-side benchmark of the core library: cost of `log()` on the request path,
+//! throughput to a direct SUB peer, and CPU per record at a steady paced rate next to
+//! a plain libzmq PUB doing one `zmq_send` per record.
+//!
+//! There is one logger per process, so every scenario runs in its own child process
+//! (this binary re-executed with `--scenario ...`); the SUB peer is another child
+//! (`--sub-child ...`). The parent only orchestrates and prints the table.
+//!
+//! Run with `cargo bench --bench publisher`. Knobs (environment):
+//! `PUB_BENCH_THROUGHPUT_N` (records per throughput run, default 1,000,000),
+//! `PUB_BENCH_RUNS` (repetitions of throughput and paced runs, default 3),
+//! `PUB_BENCH_PACED_SECS` (default 3), `PUB_BENCH_RATE` (default 50,000/s),
+//! `PUB_BENCH_TICK_US` (pacing tick, default 20 µs = one record per tick at 50k/s).
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use zmq_adaptor::Config;
+
+/// Calls timed together in the push-cost scenario.
+const BATCH: usize = 1000;
+
+fn main() {
+    // `cargo bench` passes `--bench` (and maybe a filter): ignore what we do not know.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = args.iter().position(|a| a == "--sub-child") {
+        sub_child(&args[i + 1..]);
+    } else if let Some(i) = args.iter().position(|a| a == "--scenario") {
+        scenario(&args[i + 1..]);
+    } else {
+        parent();
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Measurement helpers
+// ---------------------------------------------------------------------------------
+
+/// CLOCK_MONOTONIC in ns: comparable between processes of this machine.
+fn mono_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// User + system CPU time of this whole process (all threads), in µs, via getrusage.
+fn rusage_self_us() -> f64 {
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid, writable rusage for the duration of the call.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// CPU time of one thread of this process, in µs (kernel per-thread CPU clock, ns precision).
+fn thread_cpu_us(tid: i32) -> Option<f64> {
+    // MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED) from the kernel's posix-timers.h.
+    let clock = ((!(tid as libc::clockid_t)) << 3) | 6;
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; an invalid clock id only yields an error.
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+    (rc == 0).then(|| ts.tv_sec as f64 * 1e6 + ts.tv_nsec as f64 / 1e3)
+}
+
+/// CPU µs per thread name ("main" for the leader) of this process.
+fn threads_cpu_us() -> HashMap<String, f64> {
+    let mut out = HashMap::new();
+    let me = std::process::id() as i32;
+    if let Ok(rd) = std::fs::read_dir("/proc/self/task") {
+        for e in rd.flatten() {
+            let Some(tid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+                continue;
+            };
+            let name = if tid == me {
+                "main".to_string()
+            } else {
+                std::fs::read_to_string(e.path().join("comm"))
+                    .map(|s| s.trim().to_string())
+                    .unwrap_or_default()
+            };
+            if let Some(c) = thread_cpu_us(tid) {
+                *out.entry(name).or_insert(0.0) += c;
+            }
+        }
+    }
+    out
+}
+
+/// Sets this thread's timer slack (ns), so short sleeps pace precisely.
+fn set_timer_slack(ns: u64) {
+    // SAFETY: PR_SET_TIMERSLACK takes one integer argument and affects only this thread.
+    unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, ns as libc::c_ulong, 0, 0, 0) };
+}
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
+
+/// Prints one machine-readable result line for the parent.
+fn emit(kind: &str, kv: &[(&str, String)]) {
+    let mut s = format!("RESULT {kind}");
+    for (k, v) in kv {
+        s.push_str(&format!(" {k}={v}"));
+    }
+    println!("{s}");
+}
+
+fn wait_for_file(p: &Path, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if p.exists() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    p.exists()
+}
+
+/// Waits until the logger saw its peer's subscription (bounded).
+fn wait_subscribed(timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if zmq_adaptor::stats().peer_subscribed == 1 {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    false
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i]
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    percentile(v, 0.5)
+}
+
+// ---------------------------------------------------------------------------------
+// The SUB peer (child process)
+// ---------------------------------------------------------------------------------
+
+/// `--sub-child ENDPOINT N READY_FILE DONE_FILE`: binds a SUB ("direct SUB" peer),
+/// counts messages until N arrived or the stream went idle, then reports.
+fn sub_child(a: &[String]) {
+    let (endpoint, n, ready, done) = (
+        &a[0],
+        a[1].parse::<u64>().expect("N"),
+        PathBuf::from(&a[2]),
+        PathBuf::from(&a[3]),
+    );
+    let ctx = zmq::Context::new();
+    let s = ctx.socket(zmq::SUB).expect("SUB");
+    s.set_rcvhwm(100_000).expect("rcvhwm");
+    s.set_linger(0).expect("linger");
+    s.set_subscribe(b"").expect("subscribe");
+    s.bind(endpoint).expect("bind");
+    std::fs::write(&ready, b"ready").expect("ready file");
+    let mut buf = vec![0u8; 1 << 16];
+    let (mut count, mut bytes, mut first_ns, mut last_ns) = (0u64, 0u64, 0u64, 0u64);
+    let started = Instant::now();
+    let mut last = Instant::now();
+    while count < n {
+        // Idle limits: 30 s for the first message, 3 s between later ones.
+        let idle_limit = if count == 0 {
+            Duration::from_secs(30)
+        } else {
+            Duration::from_secs(3)
+        };
+        if last.elapsed() > idle_limit || started.elapsed() > Duration::from_secs(120) {
+            break;
+        }
+        match s.recv_into(&mut buf, zmq::DONTWAIT) {
+            Ok(len) => {
+                let now = mono_ns();
+                if count == 0 {
+                    first_ns = now;
+                }
+                last_ns = now;
+                count += 1;
+                bytes += len as u64;
+                last = Instant::now();
+            }
+            Err(zmq::Error::EAGAIN) => {
+                let _ = s.poll(zmq::POLLIN, 10);
+            }
+            Err(e) => panic!("recv: {e}"),
+        }
+    }
+    let _ = std::fs::write(&done, b"done");
+    emit(
+        "sub",
+        &[
+            ("count", count.to_string()),
+            ("bytes", bytes.to_string()),
+            ("first_ns", first_ns.to_string()),
+            ("last_ns", last_ns.to_string()),
+        ],
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// Logging scenarios (child processes)
+// ---------------------------------------------------------------------------------
+
+fn scenario(a: &[String]) {
+    match a[0].as_str() {
+        "push" => scen_push(&a[1], &a[2], a[3].parse().expect("batches")),
+        "throughput" => scen_throughput(
+            &a[1],
+            a[2].parse().expect("n"),
+            a[3].parse().expect("size"),
+            Path::new(&a[4]),
+        ),
+        "paced" => scen_paced(
+            &a[1],
+            &a[2],
+            a[3].parse().expect("rate"),
+            a[4].parse().expect("secs"),
+            a[5].parse().expect("size"),
+            a[6].parse().expect("tick"),
+            Path::new(&a[7]),
+        ),
+        other => panic!("unknown scenario {other}"),
+    }
+}
+
+/// `push ENDPOINT SIZES BATCHES`: ns per `log()` call, timed over batches of 1000 calls,
+/// drainer running and the peer consuming. Between batches the queue is left to drain
+/// (untimed), so it never fills.
+fn scen_push(endpoint: &str, sizes: &str, batches: usize) {
+    zmq_adaptor::configure(Config {
+        endpoint: endpoint.to_string(),
+        ..Config::default()
+    })
+    .expect("configure");
+    zmq_adaptor::log(b"hello").expect("first log");
+    assert!(wait_subscribed(Duration::from_secs(10)), "no subscription");
+    let wait_drained = || {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while zmq_adaptor::stats().queue_records > 0 && Instant::now() < deadline {
+            std::hint::spin_loop();
+        }
+    };
+    for size in sizes.split(',').map(|s| s.parse::<usize>().expect("size")) {
+        let rec = vec![b'x'; size];
+        let mut errors = 0u64;
+        let mut samples = Vec::with_capacity(batches);
+        // Untimed warm-up: fault in the allocator's arenas and the ring.
+        for _ in 0..batches / 10 + 10 {
+            wait_drained();
+            for _ in 0..BATCH {
+                errors += zmq_adaptor::log(std::hint::black_box(&rec)).is_err() as u64;
+            }
+        }
+        for _ in 0..batches {
+            wait_drained();
+            let t = Instant::now();
+            for _ in 0..BATCH {
+                errors += zmq_adaptor::log(std::hint::black_box(&rec)).is_err() as u64;
+            }
+            samples.push(t.elapsed().as_nanos() as f64 / BATCH as f64);
+        }
+        samples.sort_by(|a, b| a.total_cmp(b));
+        let mean = samples.iter().sum::<f64>() / samples.len() as f64;
+        emit(
+            "push",
+            &[
+                ("size", size.to_string()),
+                ("median", format!("{:.1}", percentile(&samples, 0.5))),
+                ("p90", format!("{:.1}", percentile(&samples, 0.9))),
+                ("p99", format!("{:.1}", percentile(&samples, 0.99))),
+                ("mean", format!("{mean:.1}")),
+                ("errors", errors.to_string()),
+            ],
+        );
+    }
+    let _ = zmq_adaptor::flush(Duration::from_secs(10));
+    let s = zmq_adaptor::stats();
+    emit(
+        "pushtotal",
+        &[
+            ("enqueued", s.enqueued.to_string()),
+            ("sent", s.sent.to_string()),
+        ],
+    );
+}
+
+/// `throughput ENDPOINT N SIZE DONE_FILE`: logs N records as fast as one thread can,
+/// waits for the peer to report all received, and reports CPU of this process.
+fn scen_throughput(endpoint: &str, n: u64, size: usize, done: &Path) {
+    zmq_adaptor::configure(Config {
+        endpoint: endpoint.to_string(),
+        queue_records: 1 << 20,
+        queue_bytes: (1 << 20) * (size + 64),
+        ..Config::default()
+    })
+    .expect("configure");
+    // The first record starts the logger; it is part of N.
+    let rec = vec![b'y'; size];
+    zmq_adaptor::log(&rec).expect("first log");
+    assert!(wait_subscribed(Duration::from_secs(10)), "no subscription");
+    let _ = zmq_adaptor::flush(Duration::from_secs(5));
+    let threads0 = threads_cpu_us();
+    let cpu0 = rusage_self_us();
+    let t0 = mono_ns();
+    let mut errors = 0u64;
+    for _ in 1..n {
+        errors += zmq_adaptor::log(std::hint::black_box(&rec)).is_err() as u64;
+    }
+    let t_logged = mono_ns();
+    let flushed = zmq_adaptor::flush(Duration::from_secs(30)).is_ok();
+    let t_flushed = mono_ns();
+    let peer_done = wait_for_file(done, Duration::from_secs(30));
+    let cpu1 = rusage_self_us();
+    let threads1 = threads_cpu_us();
+    let s = zmq_adaptor::stats();
+    let mut kv = vec![
+        ("t0_ns", t0.to_string()),
+        ("log_ns", (t_logged - t0).to_string()),
+        ("flush_ns", (t_flushed - t0).to_string()),
+        ("cpu_us", format!("{:.0}", cpu1 - cpu0)),
+        ("errors", errors.to_string()),
+        ("flushed", flushed.to_string()),
+        ("peer_done", peer_done.to_string()),
+        ("enqueued", s.enqueued.to_string()),
+        ("sent", s.sent.to_string()),
+        (
+            "dropped",
+            (s.dropped_queue_full + s.dropped_too_large).to_string(),
+        ),
+        ("retries", s.send_retries.to_string()),
+    ];
+    let th = thread_delta(&threads0, &threads1);
+    kv.extend(th.iter().map(|(k, v)| (k.as_str(), format!("{v:.0}"))));
+    emit("throughput", &kv);
+}
+
+/// Per-thread CPU deltas, keyed `thr_<name>` (names sanitised for the result line).
+fn thread_delta(a: &HashMap<String, f64>, b: &HashMap<String, f64>) -> Vec<(String, f64)> {
+    let mut v: Vec<(String, f64)> = b
+        .iter()
+        .map(|(k, v1)| {
+            let key = format!(
+                "thr_{}",
+                k.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+            );
+            (key, v1 - a.get(k).copied().unwrap_or(0.0))
+        })
+        .collect();
+    v.sort_by(|x, y| x.0.cmp(&y.0));
+    v
+}
+
+/// `paced MODE ENDPOINT RATE SECS SIZE TICK_US DONE_FILE`: RATE records/s for SECS,
+/// spread evenly (a due-count schedule checked every TICK_US), with MODE:
+/// `logger` (this library), `naive` (a PUB socket, one zmq_send per record on the
+/// calling thread), `none` (the pacing loop alone, to subtract).
+fn scen_paced(
+    mode: &str,
+    endpoint: &str,
+    rate: u64,
+    secs: u64,
+    size: usize,
+    tick_us: u64,
+    done: &Path,
+) {
+    let rec = vec![b'z'; size];
+    let total = rate * secs;
+    let mut naive: Option<(zmq::Context, zmq::Socket)> = None;
+    match mode {
+        "logger" => {
+            zmq_adaptor::configure(Config {
+                endpoint: endpoint.to_string(),
+                ..Config::default()
+            })
+            .expect("configure");
+            zmq_adaptor::log(&rec).expect("first log");
+            assert!(wait_subscribed(Duration::from_secs(10)), "no subscription");
+            let _ = zmq_adaptor::flush(Duration::from_secs(5));
+        }
+        "naive" => {
+            let ctx = zmq::Context::new();
+            let s = ctx.socket(zmq::PUB).expect("PUB");
+            s.set_sndhwm(100_000).expect("hwm");
+            s.connect(endpoint).expect("connect");
+            // A PUB cannot see the subscription: give it time to arrive, then one
+            // record (part of the total) makes the socket attach it.
+            std::thread::sleep(Duration::from_millis(500));
+            s.send(&rec[..], 0).expect("send");
+            std::thread::sleep(Duration::from_millis(100));
+            naive = Some((ctx, s));
+        }
+        "none" => {}
+        other => panic!("mode {other}"),
+    }
+    // Precise short sleeps for this (pacing) thread only.
+    set_timer_slack(1000);
+    let threads0 = threads_cpu_us();
+    let cpu0 = rusage_self_us();
+    let t0 = Instant::now();
+    let first = if mode == "none" { 0 } else { 1 };
+    let mut done_n: u64 = first;
+    let mut errors = 0u64;
+    let tick = Duration::from_micros(tick_us);
+    while done_n < total {
+        let due =
+            ((t0.elapsed().as_nanos() as u64).saturating_mul(rate) / 1_000_000_000 + 1).min(total);
+        while done_n < due {
+            match (mode, &naive) {
+                ("logger", _) => {
+                    errors += zmq_adaptor::log(std::hint::black_box(&rec)).is_err() as u64
+                }
+                (_, Some((_, s))) => errors += s.send(&rec[..], 0).is_err() as u64,
+                _ => {
+                    std::hint::black_box(&rec);
+                }
+            }
+            done_n += 1;
+        }
+        std::thread::sleep(tick);
+    }
+    let elapsed = t0.elapsed();
+    if mode == "logger" {
+        let _ = zmq_adaptor::flush(Duration::from_secs(10));
+    }
+    let peer_done = mode == "none" || wait_for_file(done, Duration::from_secs(10));
+    let cpu1 = rusage_self_us();
+    let threads1 = threads_cpu_us();
+    let mut kv = vec![
+        ("mode", mode.to_string()),
+        ("records", (total - first).to_string()),
+        ("total", total.to_string()),
+        ("elapsed_ms", elapsed.as_millis().to_string()),
+        ("cpu_us", format!("{:.0}", cpu1 - cpu0)),
+        ("errors", errors.to_string()),
+        ("peer_done", peer_done.to_string()),
+    ];
+    let th = thread_delta(&threads0, &threads1);
+    kv.extend(th.iter().map(|(k, v)| (k.as_str(), format!("{v:.0}"))));
+    emit("paced", &kv);
+}
+
+// ---------------------------------------------------------------------------------
+// Parent: orchestration and the table
+// ---------------------------------------------------------------------------------
+
+type Kv = HashMap<String, String>;
+
+fn spawn_self(args: &[String]) -> Child {
+    Command::new(std::env::current_exe().expect("current_exe"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn child")
+}
+
+/// Waits for a child (bounded; killed by its pid on timeout) and parses its RESULT lines.
+fn finish(mut c: Child, timeout: Duration) -> Vec<(String, Kv)> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match c.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            _ => {
+                eprintln!("child {} timed out; killing it", c.id());
+                let _ = c.kill();
+                let _ = c.wait();
+                break;
+            }
+        }
+    }
+    let mut out = String::new();
+    if let Some(mut so) = c.stdout.take() {
+        let _ = so.read_to_string(&mut out);
+    }
+    out.lines()
+        .filter_map(|l| l.strip_prefix("RESULT "))
+        .map(|l| {
+            let mut it = l.split_whitespace();
+            let kind = it.next().unwrap_or_default().to_string();
+            let kv = it
+                .filter_map(|p| p.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            (kind, kv)
+        })
+        .collect()
+}
+
+fn num(kv: &Kv, k: &str) -> f64 {
+    kv.get(k).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)
+}
+
+/// One scenario run: SUB peer child first (bound and ready), then the logging child.
+/// Returns (scenario results, SUB result).
+fn run_pair(
+    dir: &Path,
+    tag: &str,
+    expect: u64,
+    scen: Vec<String>,
+    timeout: Duration,
+) -> (Vec<(String, Kv)>, Kv) {
+    let endpoint = format!("ipc://{}/{tag}.ipc", dir.display());
+    let ready = dir.join(format!("{tag}.ready"));
+    let done = dir.join(format!("{tag}.done"));
+    let sub = spawn_self(&[
+        "--sub-child".into(),
+        endpoint.clone(),
+        expect.to_string(),
+        ready.display().to_string(),
+        done.display().to_string(),
+    ]);
+    if !wait_for_file(&ready, Duration::from_secs(10)) {
+        eprintln!("SUB child not ready");
+    }
+    let args: Vec<String> = scen
+        .into_iter()
+        .map(|a| {
+            a.replace("{EP}", &endpoint)
+                .replace("{DONE}", &done.display().to_string())
+        })
+        .collect();
+    let mut full = vec!["--scenario".to_string()];
+    full.extend(args);
+    let c = spawn_self(&full);
+    let res = finish(c, timeout);
+    let sub_res = finish(sub, Duration::from_secs(15));
+    let sub_kv = sub_res
+        .into_iter()
+        .find(|(k, _)| k == "sub")
+        .map(|(_, kv)| kv)
+        .unwrap_or_default();
+    (res, sub_kv)
+}
+
+fn parent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let n_tp = env_u64("PUB_BENCH_THROUGHPUT_N", 1_000_000);
+    let runs = env_u64("PUB_BENCH_RUNS", 3).max(1);
+    let secs = env_u64("PUB_BENCH_PACED_SECS", 3);
+    let rate = env_u64("PUB_BENCH_RATE", 50_000);
+    let tick = env_u64("PUB_BENCH_TICK_US", 20);
+    let batches = 2000usize;
+    let sizes = "16,200";
+    println!("zmq_adaptor publisher benchmark ({} cores)", num_cpus());
+    println!();
+
+    // (1) push cost.
+    let nsizes = sizes.split(',').count() as u64;
+    let expect = 1 + nsizes * (batches as u64 + batches as u64 / 10 + 10) * BATCH as u64;
+    let (res, sub) = run_pair(
+        dir.path(),
+        "push",
+        expect,
+        vec![
+            "push".into(),
+            "{EP}".into(),
+            sizes.into(),
+            batches.to_string(),
+        ],
+        Duration::from_secs(60),
+    );
+    println!("(1) log() cost, one thread, drainer running, direct SUB peer consuming");
+    println!(
+        "    ns per call, timed over {batches} batches of {BATCH} calls (target: median <= 50 ns)"
+    );
+    println!(
+        "    {:>10} {:>8} {:>8} {:>8} {:>8} {:>7}",
+        "record", "median", "p90", "p99", "mean", "errors"
+    );
+    for (kind, kv) in &res {
+        if kind == "push" {
+            println!(
+                "    {:>8} B {:>8} {:>8} {:>8} {:>8} {:>7}",
+                kv["size"], kv["median"], kv["p90"], kv["p99"], kv["mean"], kv["errors"]
+            );
+        }
+    }
+    if let Some((_, t)) = res.iter().find(|(k, _)| k == "pushtotal") {
+        println!(
+            "    logged {} sent {} received by SUB {}",
+            t["enqueued"],
+            t["sent"],
+            sub.get("count").map(String::as_str).unwrap_or("?")
+        );
+    }
+    println!();
+
+    // (2) throughput.
+    println!("(2) throughput to a direct SUB, 200-byte records, one logging thread, N = {n_tp}");
+    println!("    queue_records = 2^20 (N fits the bound); rate = N / (first log .. last record received)");
+    println!("    (target: >= 1,000,000 records/s, zero loss)");
+    println!(
+        "    {:>4} {:>12} {:>12} {:>10} {:>9} {:>6} {:>8}  threads CPU µs (main/drainer/zmq I/O)",
+        "run", "records/s", "log() rec/s", "CPU µs/rec", "received", "loss", "retries"
+    );
+    let mut rates = Vec::new();
+    let mut cpus = Vec::new();
+    let mut losses = Vec::new();
+    for r in 0..runs {
+        let (res, sub) = run_pair(
+            dir.path(),
+            &format!("tp{r}"),
+            n_tp,
+            vec![
+                "throughput".into(),
+                "{EP}".into(),
+                n_tp.to_string(),
+                "200".into(),
+                "{DONE}".into(),
+            ],
+            Duration::from_secs(90),
+        );
+        let Some((_, kv)) = res.iter().find(|(k, _)| k == "throughput") else {
+            println!("    {r:>4} failed");
+            continue;
+        };
+        let recv = num(&sub, "count");
+        let span = num(&sub, "last_ns") - num(kv, "t0_ns");
+        let rate_e2e = n_tp as f64 / (span / 1e9);
+        let rate_log = n_tp as f64 / (num(kv, "log_ns") / 1e9);
+        let cpu = num(kv, "cpu_us") / n_tp as f64;
+        let loss = n_tp as f64 - recv;
+        rates.push(rate_e2e);
+        cpus.push(cpu);
+        losses.push(loss);
+        println!(
+            "    {:>4} {:>12.0} {:>12.0} {:>10.3} {:>9.0} {:>6.0} {:>8}  {:.0}/{:.0}/{:.0}",
+            r + 1,
+            rate_e2e,
+            rate_log,
+            cpu,
+            recv,
+            loss,
+            kv["retries"],
+            num(kv, "thr_main"),
+            num(kv, "thr_zmq_adaptor_dra"),
+            num(kv, "thr_ZMQbg_IO_0"),
+        );
+    }
+    if !rates.is_empty() {
+        println!(
+            "    median: {:.0} records/s, {:.3} CPU µs/record, max loss {:.0}",
+            median(&mut rates),
+            median(&mut cpus),
+            losses.iter().cloned().fold(0.0, f64::max)
+        );
+    }
+    println!();
+
+    // (3) paced: logger vs naive PUB vs pacing alone, alternated.
+    println!("(3) paced {rate} records/s for {secs} s, 200-byte records, pacing tick {tick} µs");
+    println!(
+        "    CPU µs per record of the whole logging process (getrusage), medians of {runs} runs"
+    );
+    println!("    net = minus the pacing loop alone (target for the library: <= 0.5 µs/record)");
+    let mut per: HashMap<&str, Vec<Kv>> = HashMap::new();
+    for r in 0..runs {
+        for mode in ["logger", "naive", "none"] {
+            let expect = rate * secs;
+            let scen = vec![
+                "paced".into(),
+                mode.into(),
+                "{EP}".into(),
+                rate.to_string(),
+                secs.to_string(),
+                "200".into(),
+                tick.to_string(),
+                "{DONE}".into(),
+            ];
+            let (res, sub) = if mode == "none" {
+                let mut full = vec!["--scenario".to_string()];
+                full.extend(
+                    scen.into_iter()
+                        .map(|a| a.replace("{EP}", "-").replace("{DONE}", "-")),
+                );
+                (
+                    finish(spawn_self(&full), Duration::from_secs(secs + 30)),
+                    Kv::new(),
+                )
+            } else {
+                run_pair(
+                    dir.path(),
+                    &format!("paced-{mode}-{r}"),
+                    expect,
+                    scen,
+                    Duration::from_secs(secs + 30),
+                )
+            };
+            if let Some((_, mut kv)) = res.into_iter().find(|(k, _)| k == "paced") {
+                kv.insert(
+                    "received".into(),
+                    sub.get("count").cloned().unwrap_or_else(|| "-".into()),
+                );
+                per.entry(mode).or_default().push(kv);
+            }
+        }
+    }
+    let med = |mode: &str, key: &str| -> f64 {
+        let mut v: Vec<f64> = per
+            .get(mode)
+            .map(|runs| {
+                runs.iter()
+                    .map(|kv| num(kv, key) / num(kv, "records").max(1.0))
+                    .collect()
+            })
+            .unwrap_or_default();
+        median(&mut v)
+    };
+    let pacing = med("none", "cpu_us");
+    println!(
+        "    {:<22} {:>10} {:>10} {:>8} {:>9} {:>9} {:>9} {:>10}",
+        "mode", "CPU µs/rec", "net µs/rec", "main", "drainer", "zmq I/O", "received", "of"
+    );
+    for (mode, label) in [
+        ("logger", "zmq_adaptor::log"),
+        ("naive", "PUB zmq_send/record"),
+        ("none", "pacing loop alone"),
+    ] {
+        let Some(runs_kv) = per.get(mode) else {
+            continue;
+        };
+        let last = runs_kv.last().expect("one run");
+        let total = med(mode, "cpu_us");
+        println!(
+            "    {:<22} {:>10.3} {:>10.3} {:>8.3} {:>9.3} {:>9.3} {:>9} {:>10}",
+            label,
+            total,
+            if mode == "none" { 0.0 } else { total - pacing },
+            med(mode, "thr_main"),
+            med(mode, "thr_zmq_adaptor_dra"),
+            med(mode, "thr_ZMQbg_IO_0"),
+            last["received"],
+            last["total"],
+        );
+    }
+    let (l, n) = (
+        med("logger", "cpu_us") - pacing,
+        med("naive", "cpu_us") - pacing,
+    );
+    println!(
+        "    naive / library (net CPU per record): {:.1}x; whole process: {:.1}x",
+        n / l,
+        med("naive", "cpu_us") / med("logger", "cpu_us")
+    );
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}

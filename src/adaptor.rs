@@ -241,7 +241,16 @@ fn event_sink(debug: bool) -> EventSink {
 
 fn debug_printer(label: &'static str) -> proxy::CaptureFn {
     let mut multipart = false;
-    Box::new(move |part: &[u8], more: bool| {
+    Box::new(move |kind: proxy::Captured, part: &[u8], more: bool| {
+        if kind == proxy::Captured::Subscription {
+            let (what, topic) = match part.split_first() {
+                Some((1, t)) => ("subscribe", t),
+                Some((0, t)) => ("unsubscribe", t),
+                _ => ("subscription?", part),
+            };
+            println!("{} {what} '{}'", now_stamp(), render(topic, 200));
+            return;
+        }
         let cont = if multipart { " (cont)" } else { "" };
         println!(
             "{} {label}{cont} {} bytes: {}",

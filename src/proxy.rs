@@ -1,12 +1,21 @@
 //! The adaptor's forwarding proxy: XSUB (bound where the workers' publishers connect)
-//! → XPUB (bound where consumers subscribe), run by libzmq's steerable proxy in its
-//! own thread, with pause/resume/terminate/statistics over an inproc control socket.
+//! → XPUB (bound where consumers subscribe), in its own thread, steerable with
+//! PAUSE/RESUME/TERMINATE/STATISTICS over an inproc control socket (the commands of
+//! libzmq's `zmq_proxy_steerable`).
 //!
-//! The same runner also drives the optional reverse channel (SUB → PUSH).
+//! Unlike a bare `zmq_proxy`, the loop only reads from the workers while at least one
+//! consumer subscription exists (counted from the XPUB's verbose subscription
+//! messages). With no consumer, records back up into the bounded socket queues and
+//! from there into the workers' own queues, where any drop is counted, instead of
+//! being forwarded to nobody.
+//!
+//! The same loop drives the optional reverse channel (SUB → PUSH), where a PUSH with
+//! no peer holds messages back the same way.
 
 use crate::monitor::{self, EventSink, Monitor};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use crate::zmq_util;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -118,8 +127,18 @@ pub struct ProxyStats {
     pub backend_bytes_out: u64,
 }
 
-/// Called with every message part crossing the proxy when capture is on.
-pub type CaptureFn = Box<dyn FnMut(&[u8], bool) + Send>;
+/// What a captured message part is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Captured {
+    /// A message part forwarded from publishers to consumers.
+    Message,
+    /// A consumer's subscribe (`\x01…`) or unsubscribe (`\x00…`) message.
+    Subscription,
+}
+
+/// Called with every message part crossing the proxy when capture is on:
+/// (what it is, the bytes, whether more parts follow).
+pub type CaptureFn = Box<dyn FnMut(Captured, &[u8], bool) + Send>;
 
 /// A running steerable proxy between two sockets. Stopped by [`Proxy::stop`] or drop.
 pub struct Proxy {
@@ -127,14 +146,12 @@ pub struct Proxy {
     ctx: zmq::Context,
     /// Controller end of the inproc PAIR the proxy thread listens to.
     control: Mutex<Option<zmq::Socket>>,
-    /// The thread running `zmq_proxy_steerable`.
+    /// The thread running the forwarding loop.
     thread: Option<JoinHandle<()>>,
-    /// The thread printing captured messages (debug mode).
-    capture_thread: Option<JoinHandle<()>>,
     /// Socket-event watchers of both sides.
     monitors: Vec<Monitor>,
-    /// Live consumer connections on the backend (from its monitor).
-    subscribers: std::sync::Arc<AtomicU64>,
+    /// Counters shared with the forwarding thread.
+    counters: Arc<Counters>,
     /// Endpoints actually bound (wildcard ports resolved): frontend, backend.
     bound: (String, String),
 }
@@ -200,12 +217,45 @@ fn bind(sock: &zmq::Socket, endpoint: &str) -> Result<String, ProxyError> {
         .unwrap_or_else(|| endpoint.to_string()))
 }
 
+/// Starts socket-event watchers on both sides when an event sink is given.
+fn watch_both(
+    ctx: &zmq::Context,
+    frontend: &zmq::Socket,
+    backend: &zmq::Socket,
+    labels: (&'static str, &'static str),
+    events: &Option<EventSink>,
+    counters: &Arc<Counters>,
+) -> Result<Vec<Monitor>, ProxyError> {
+    let Some(sink) = events else {
+        return Ok(Vec::new());
+    };
+    Ok(vec![
+        monitor::watch(ctx, frontend, labels.0, sink.clone(), None)?,
+        monitor::watch(
+            ctx,
+            backend,
+            labels.1,
+            sink.clone(),
+            Some(counters.connections.clone()),
+        )?,
+    ])
+}
+
 /// Two sockets ready to be joined by a proxy, plus what runs beside it.
 struct Sides {
+    /// Where messages come from (XSUB or SUB).
     frontend: zmq::Socket,
+    /// Where they go (XPUB or PUSH).
     backend: zmq::Socket,
+    /// Debug hook seeing every forwarded part.
     capture: Option<CaptureFn>,
-    events: Option<EventSink>,
+    /// Socket-event watchers, started before binding so "listening" is seen.
+    monitors: Vec<Monitor>,
+    /// Counters shared with the forwarding thread.
+    counters: Arc<Counters>,
+    /// Forward only while consumer subscriptions exist (XPUB backend).
+    gate_on_subscriptions: bool,
+    /// Bound/connected endpoints, wildcards resolved.
     bound: (String, String),
 }
 
@@ -220,13 +270,22 @@ impl Proxy {
     ) -> Result<Proxy, ProxyError> {
         let ctx = zmq::Context::new();
         let frontend = ctx.socket(zmq::XSUB)?;
-        let backend = ctx.socket(zmq::XPUB)?;
+        let mut backend = ctx.socket(zmq::XPUB)?;
         for s in [&frontend, &backend] {
             s.set_linger(cfg.linger.as_millis() as i32)?;
         }
         frontend.set_rcvhwm(cfg.listen_hwm)?;
         backend.set_sndhwm(cfg.publish_hwm)?;
-        backend.set_xpub_verbose(true)?;
+        zmq_util::set_xpub_verboser(&mut backend)?;
+        let counters = Arc::new(Counters::default());
+        let monitors = watch_both(
+            &ctx,
+            &frontend,
+            &backend,
+            ("listen", "publish"),
+            &events,
+            &counters,
+        )?;
         let f = bind(&frontend, &cfg.listen)?;
         apply_ipc_permissions(&f, cfg)?;
         let b = bind(&backend, &cfg.publish)?;
@@ -239,7 +298,9 @@ impl Proxy {
                 frontend,
                 backend,
                 capture: if cfg.capture { capture } else { None },
-                events,
+                monitors,
+                counters,
+                gate_on_subscriptions: true,
                 bound: (f, b),
             },
         )
@@ -262,6 +323,15 @@ impl Proxy {
             s.set_linger(cfg.linger.as_millis() as i32)?;
         }
         frontend.set_subscribe(b"")?;
+        let counters = Arc::new(Counters::default());
+        let monitors = watch_both(
+            &ctx,
+            &frontend,
+            &backend,
+            ("reverse-sub", "reverse-push"),
+            &events,
+            &counters,
+        )?;
         let f = if bind_listen {
             bind(&frontend, listen)?
         } else {
@@ -280,7 +350,9 @@ impl Proxy {
                 frontend,
                 backend,
                 capture: if cfg.capture { capture } else { None },
-                events,
+                monitors,
+                counters,
+                gate_on_subscriptions: false,
                 bound: (f, b),
             },
         )
@@ -289,7 +361,6 @@ impl Proxy {
     fn run(ctx: zmq::Context, sides: Sides) -> Result<Proxy, ProxyError> {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let ctl_ep = format!("inproc://zmq-adaptor-control-{id}");
-        let cap_ep = format!("inproc://zmq-adaptor-capture-{id}");
         let ctl_proxy = ctx.socket(zmq::PAIR)?;
         ctl_proxy.set_linger(0)?;
         ctl_proxy.bind(&ctl_ep)?;
@@ -297,82 +368,32 @@ impl Proxy {
         ctl_user.set_linger(0)?;
         ctl_user.connect(&ctl_ep)?;
 
-        let subscribers = std::sync::Arc::new(AtomicU64::new(0));
-        let mut monitors = Vec::new();
-        if let Some(sink) = &sides.events {
-            monitors.push(monitor::watch(
-                &ctx,
-                &sides.frontend,
-                "listen",
-                sink.clone(),
-                None,
-            )?);
-            monitors.push(monitor::watch(
-                &ctx,
-                &sides.backend,
-                "publish",
-                sink.clone(),
-                Some(subscribers.clone()),
-            )?);
-        }
-
-        let capture_done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (mut capture_sock, capture_thread) = match sides.capture {
-            Some(mut f) => {
-                let push = ctx.socket(zmq::PAIR)?;
-                push.set_linger(0)?;
-                push.bind(&cap_ep)?;
-                let pull = ctx.socket(zmq::PAIR)?;
-                pull.set_linger(0)?;
-                pull.connect(&cap_ep)?;
-                let done = capture_done.clone();
-                let t = std::thread::Builder::new()
-                    .name("zmq-adaptor-capture".into())
-                    .spawn(move || loop {
-                        // Polls in slices so the stop flag is seen within 100 ms.
-                        match pull.recv_msg(zmq::DONTWAIT) {
-                            Ok(msg) => f(&msg, msg.get_more()),
-                            Err(zmq::Error::EAGAIN) => {
-                                if done.load(Ordering::Acquire) {
-                                    break;
-                                }
-                                let _ = pull.poll(zmq::POLLIN, 100);
-                            }
-                            Err(_) => break,
-                        }
-                    })
-                    .map_err(|_| ProxyError::Zmq(zmq::Error::EFAULT))?;
-                (Some(push), Some(t))
-            }
-            None => (None, None),
-        };
-
         let Sides {
-            frontend, backend, ..
+            frontend,
+            backend,
+            capture,
+            gate_on_subscriptions,
+            bound,
+            monitors,
+            counters,
         } = sides;
+        let c2 = counters.clone();
         let thread = std::thread::Builder::new()
             .name("zmq-adaptor-proxy".into())
             .spawn(move || {
-                let (mut frontend, mut backend, mut ctl_proxy) = (frontend, backend, ctl_proxy);
-                let r = match capture_sock.as_mut() {
-                    Some(c) => zmq::proxy_steerable_with_capture(
-                        &mut frontend,
-                        &mut backend,
-                        c,
-                        &mut ctl_proxy,
-                    ),
-                    None => zmq::proxy_steerable(&mut frontend, &mut backend, &mut ctl_proxy),
+                let mut fwd = Forwarder {
+                    frontend,
+                    backend,
+                    control: ctl_proxy,
+                    capture,
+                    gate_on_subscriptions,
+                    counters: c2,
                 };
-                if let Err(e) = r {
+                if let Err(e) = fwd.run() {
                     if e != zmq::Error::ETERM {
                         eprintln!("zmq-adaptor: proxy stopped: {e}");
                     }
                 }
-                drop(capture_sock);
-                capture_done.store(true, Ordering::Release);
-                drop(ctl_proxy);
-                drop(frontend);
-                drop(backend);
             })
             .map_err(|_| ProxyError::Zmq(zmq::Error::EFAULT))?;
 
@@ -380,10 +401,9 @@ impl Proxy {
             ctx,
             control: Mutex::new(Some(ctl_user)),
             thread: Some(thread),
-            capture_thread,
             monitors,
-            subscribers,
-            bound: sides.bound,
+            counters,
+            bound,
         })
     }
 
@@ -405,37 +425,21 @@ impl Proxy {
         self.command("RESUME")
     }
 
-    /// Message and byte counters from libzmq (bounded wait of 1 s for the reply).
+    /// Message and byte counters of both sides.
     pub fn stats(&self) -> Result<ProxyStats, ProxyError> {
-        let g = self.control.lock().unwrap_or_else(|p| p.into_inner());
-        let c = g.as_ref().ok_or(ProxyError::Zmq(zmq::Error::ETERM))?;
-        c.send(&b"STATISTICS"[..], 0)?;
-        if c.poll(zmq::POLLIN, 1000)? == 0 {
-            return Err(ProxyError::Zmq(zmq::Error::EAGAIN));
-        }
-        let parts = c.recv_multipart(0)?;
-        let mut v = [0u64; 8];
-        for (slot, p) in v.iter_mut().zip(parts.iter()) {
-            if let Ok(b) = <[u8; 8]>::try_from(p.as_slice()) {
-                *slot = u64::from_ne_bytes(b);
-            }
-        }
-        Ok(ProxyStats {
-            frontend_msgs_in: v[0],
-            frontend_bytes_in: v[1],
-            frontend_msgs_out: v[2],
-            frontend_bytes_out: v[3],
-            backend_msgs_in: v[4],
-            backend_bytes_in: v[5],
-            backend_msgs_out: v[6],
-            backend_bytes_out: v[7],
-        })
+        Ok(self.counters.snapshot())
+    }
+
+    /// Consumer subscriptions live on the publish side now (the proxy forwards only
+    /// while this is above zero). Always 1 for the reverse channel.
+    pub fn subscriptions(&self) -> u64 {
+        self.counters.subscriptions.load(Ordering::Relaxed).max(0) as u64
     }
 
     /// Consumers connected to the publish side now (counted from socket events; 0 when
     /// the proxy was started without an event sink).
     pub fn subscribers(&self) -> u64 {
-        self.subscribers.load(Ordering::Relaxed)
+        self.counters.connections.load(Ordering::Relaxed)
     }
 
     /// The endpoints actually bound (`tcp://127.0.0.1:*` resolved to its port).
@@ -462,9 +466,6 @@ impl Proxy {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        if let Some(t) = self.capture_thread.take() {
-            let _ = t.join();
-        }
         for m in self.monitors.drain(..) {
             m.stop();
         }
@@ -476,5 +477,232 @@ impl Proxy {
 impl Drop for Proxy {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// Counters written by the forwarding thread, read by anyone.
+#[derive(Default)]
+struct Counters {
+    /// Messages (complete, all parts) and bytes from publishers.
+    front_in: AtomicU64,
+    /// Bytes from publishers.
+    front_in_bytes: AtomicU64,
+    /// Subscription messages sent upstream.
+    front_out: AtomicU64,
+    /// Bytes sent upstream.
+    front_out_bytes: AtomicU64,
+    /// Subscription messages from consumers.
+    back_in: AtomicU64,
+    /// Bytes from consumers.
+    back_in_bytes: AtomicU64,
+    /// Messages forwarded to consumers.
+    back_out: AtomicU64,
+    /// Bytes forwarded to consumers.
+    back_out_bytes: AtomicU64,
+    /// Live consumer subscriptions (XPUB verboser: +1 per subscribe, -1 per unsubscribe).
+    subscriptions: AtomicI64,
+    /// Live consumer connections (from the socket monitor).
+    connections: Arc<AtomicU64>,
+}
+
+impl Counters {
+    fn snapshot(&self) -> ProxyStats {
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        ProxyStats {
+            frontend_msgs_in: l(&self.front_in),
+            frontend_bytes_in: l(&self.front_in_bytes),
+            frontend_msgs_out: l(&self.front_out),
+            frontend_bytes_out: l(&self.front_out_bytes),
+            backend_msgs_in: l(&self.back_in),
+            backend_bytes_in: l(&self.back_in_bytes),
+            backend_msgs_out: l(&self.back_out),
+            backend_bytes_out: l(&self.back_out_bytes),
+        }
+    }
+}
+
+/// Most messages moved per wake-up before control and subscriptions are looked at.
+const BURST: usize = 1000;
+
+/// The forwarding loop's state, owned by its thread.
+struct Forwarder {
+    /// Source of messages.
+    frontend: zmq::Socket,
+    /// Destination of messages; for XPUB, also the source of subscriptions.
+    backend: zmq::Socket,
+    /// Commands: PAUSE, RESUME, TERMINATE, STATISTICS.
+    control: zmq::Socket,
+    /// Debug hook.
+    capture: Option<CaptureFn>,
+    /// Hold messages back while no consumer subscription exists.
+    gate_on_subscriptions: bool,
+    /// Shared counters.
+    counters: Arc<Counters>,
+}
+
+impl Forwarder {
+    fn run(&mut self) -> zmq::Result<()> {
+        let mut paused = false;
+        // A message part the backend refused (EAGAIN), kept until it takes it.
+        let mut held: Option<(zmq::Message, bool)> = None;
+        // Whether the frontend is in the middle of a multipart message.
+        let mut in_multipart = false;
+        loop {
+            let subs = self.counters.subscriptions.load(Ordering::Relaxed);
+            let open = !paused && (!self.gate_on_subscriptions || subs > 0 || in_multipart);
+            let want_front = open && held.is_none();
+            let back_events = match (self.gate_on_subscriptions, held.is_some()) {
+                (true, true) => zmq::POLLIN | zmq::POLLOUT,
+                (true, false) => zmq::POLLIN,
+                (false, true) => zmq::POLLOUT,
+                (false, false) => zmq::PollEvents::empty(),
+            };
+            let mut items = [
+                self.control.as_poll_item(zmq::POLLIN),
+                self.backend.as_poll_item(back_events),
+                self.frontend.as_poll_item(if want_front {
+                    zmq::POLLIN
+                } else {
+                    zmq::PollEvents::empty()
+                }),
+            ];
+            zmq::poll(&mut items, if held.is_some() { 10 } else { -1 })?;
+            let (ctl_ready, back_in, front_ready) = (
+                items[0].is_readable(),
+                items[1].is_readable(),
+                items[2].is_readable(),
+            );
+            if ctl_ready {
+                match self.control.recv_bytes(zmq::DONTWAIT) {
+                    Ok(cmd) => match cmd.as_slice() {
+                        b"PAUSE" => paused = true,
+                        b"RESUME" => paused = false,
+                        b"TERMINATE" => return Ok(()),
+                        b"STATISTICS" => self.reply_stats()?,
+                        _ => {}
+                    },
+                    Err(zmq::Error::EAGAIN) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if back_in {
+                self.read_subscriptions()?;
+            }
+            if let Some((msg, more)) = held.take() {
+                held = self.forward(msg, more)?;
+                if held.is_some() {
+                    continue;
+                }
+            }
+            if front_ready {
+                for _ in 0..BURST {
+                    let mut msg = zmq::Message::new();
+                    match self.frontend.recv(&mut msg, zmq::DONTWAIT) {
+                        Ok(()) => {}
+                        Err(zmq::Error::EAGAIN) => break,
+                        Err(e) => return Err(e),
+                    }
+                    let more = msg.get_more();
+                    in_multipart = more;
+                    self.counters
+                        .front_in_bytes
+                        .fetch_add(msg.len() as u64, Ordering::Relaxed);
+                    if !more {
+                        self.counters.front_in.fetch_add(1, Ordering::Relaxed);
+                    }
+                    held = self.forward(msg, more)?;
+                    if held.is_some() {
+                        break;
+                    }
+                    // Finish a multipart message even if a command or unsubscription
+                    // is waiting; otherwise yield to them after the burst.
+                    if !more
+                        && self.gate_on_subscriptions
+                        && self.counters.subscriptions.load(Ordering::Relaxed) <= 0
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends one part to the backend; returns it back when the backend refused it.
+    fn forward(
+        &mut self,
+        msg: zmq::Message,
+        more: bool,
+    ) -> zmq::Result<Option<(zmq::Message, bool)>> {
+        let len = msg.len() as u64;
+        if let Some(f) = self.capture.as_mut() {
+            f(Captured::Message, &msg, more);
+        }
+        let flags = zmq::DONTWAIT | if more { zmq::SNDMORE } else { 0 };
+        // The zmq crate consumes the message on send; keep a copy only when the
+        // backend can refuse (PUSH without peers). XPUB (lossy) never refuses.
+        if self.gate_on_subscriptions {
+            self.backend.send(msg, flags)?;
+        } else {
+            let keep = zmq::Message::from(&msg[..]);
+            match self.backend.send(msg, flags) {
+                Ok(()) => {}
+                Err(zmq::Error::EAGAIN) => return Ok(Some((keep, more))),
+                Err(e) => return Err(e),
+            }
+        }
+        self.counters
+            .back_out_bytes
+            .fetch_add(len, Ordering::Relaxed);
+        if !more {
+            self.counters.back_out.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(None)
+    }
+
+    /// Counts consumer (un)subscriptions arriving on the XPUB.
+    fn read_subscriptions(&mut self) -> zmq::Result<()> {
+        loop {
+            let mut msg = zmq::Message::new();
+            match self.backend.recv(&mut msg, zmq::DONTWAIT) {
+                Ok(()) => {}
+                Err(zmq::Error::EAGAIN) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+            self.counters.back_in.fetch_add(1, Ordering::Relaxed);
+            self.counters
+                .back_in_bytes
+                .fetch_add(msg.len() as u64, Ordering::Relaxed);
+            match msg.first() {
+                Some(1) => {
+                    self.counters.subscriptions.fetch_add(1, Ordering::Relaxed);
+                }
+                Some(0) => {
+                    self.counters.subscriptions.fetch_sub(1, Ordering::Relaxed);
+                }
+                _ => {}
+            }
+            if let Some(f) = self.capture.as_mut() {
+                f(Captured::Subscription, &msg, false);
+            }
+        }
+    }
+
+    fn reply_stats(&self) -> zmq::Result<()> {
+        let s = self.counters.snapshot();
+        let v = [
+            s.frontend_msgs_in,
+            s.frontend_bytes_in,
+            s.frontend_msgs_out,
+            s.frontend_bytes_out,
+            s.backend_msgs_in,
+            s.backend_bytes_in,
+            s.backend_msgs_out,
+            s.backend_bytes_out,
+        ];
+        for (i, x) in v.iter().enumerate() {
+            let flags = if i + 1 < v.len() { zmq::SNDMORE } else { 0 };
+            self.control.send(&x.to_ne_bytes()[..], flags)?;
+        }
+        Ok(())
     }
 }

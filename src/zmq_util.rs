@@ -28,3 +28,12 @@ fn set_int_opt(sock: &mut zmq::Socket, opt: c_int, value: c_int) -> zmq::Result<
 pub fn set_xpub_nodrop(sock: &mut zmq::Socket) -> zmq::Result<()> {
     set_int_opt(sock, ZMQ_XPUB_NODROP, 1)
 }
+
+/// `ZMQ_XPUB_VERBOSER` from zmq.h (libzmq ≥ 4.2).
+const ZMQ_XPUB_VERBOSER: c_int = 78;
+
+/// Makes an XPUB pass every subscribe and unsubscribe message (including duplicates
+/// and those caused by a consumer disconnecting), so subscriptions can be counted.
+pub fn set_xpub_verboser(sock: &mut zmq::Socket) -> zmq::Result<()> {
+    set_int_opt(sock, ZMQ_XPUB_VERBOSER, 1)
+}

@@ -1,0 +1,639 @@
+//! The `zmq-adaptor` binary as a real process between real publishers (the library,
+//! via `zmq-loggen`) and independent SUB consumers.
+
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ADAPTOR: &str = env!("CARGO_BIN_EXE_zmq-adaptor");
+const LOGGEN: &str = env!("CARGO_BIN_EXE_zmq-loggen");
+
+fn free_tcp() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("tcp://127.0.0.1:{}", l.local_addr().unwrap().port())
+}
+
+/// A running adaptor whose stdout lines are collected by a thread.
+struct Adaptor {
+    proc: Proc,
+    out: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    err: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+fn start_adaptor(args: &[&str]) -> Adaptor {
+    let mut child = Command::new(ADAPTOR)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let err = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    for (pipe, sink) in [
+        (
+            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+            out.clone(),
+        ),
+        (
+            Box::new(child.stderr.take().unwrap()) as Box<dyn Read + Send>,
+            err.clone(),
+        ),
+    ] {
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+    }
+    let a = Adaptor {
+        proc: Proc(child),
+        out,
+        err,
+    };
+    a.wait_for("forwarding", Duration::from_secs(10));
+    a
+}
+
+impl Adaptor {
+    fn stdout(&self) -> String {
+        self.out.lock().unwrap().join("\n")
+    }
+    fn stderr(&self) -> String {
+        self.err.lock().unwrap().join("\n")
+    }
+    fn wait_for(&self, needle: &str, timeout: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if self.stdout().contains(needle) || self.stderr().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+}
+
+/// Waits until `sub` demonstrably receives through the adaptor (its subscription has
+/// reached it): sends probes from a plain PUB on the listen side until one arrives.
+fn wait_until_subscribed(listen: &str, sub: &Sub) {
+    let ctx = zmq::Context::new();
+    let p = ctx.socket(zmq::PUB).unwrap();
+    p.set_linger(0).unwrap();
+    p.connect(listen).unwrap();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        p.send(&b"probe"[..], 0).unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        if sub.count() > 0 {
+            return;
+        }
+    }
+    panic!("consumer never subscribed through the adaptor");
+}
+
+fn records(got: &[Vec<Vec<u8>>]) -> Vec<Vec<u8>> {
+    got.iter()
+        .map(|m| m.last().unwrap().clone())
+        .filter(|r| r.as_slice() != b"probe")
+        .collect()
+}
+
+fn loggen(args: &[&str]) -> String {
+    let out = Command::new(LOGGEN).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn records_flow_through_the_adaptor_to_an_independent_subscriber() {
+    let dir = tempdir();
+    let listen = ipc(dir.path(), "listen");
+    let publish = free_tcp();
+    let mut a = start_adaptor(&["-b", &listen, "-p", &publish, "--stats-interval", "0"]);
+    let sub = Sub::connect(&publish, b"");
+    wait_until_subscribed(&listen, &sub);
+    let out = loggen(&[
+        "-e",
+        &listen,
+        "-n",
+        "100000",
+        "--prefix",
+        "x",
+        "--flush-ms",
+        "20000",
+    ]);
+    assert!(out.contains("sent=100000"), "{out}");
+    let got = records(&sub.collect(100_001, Duration::from_secs(3), Duration::from_secs(60)));
+    assert_eq!(got.len(), 100_000, "all records arrive");
+    for (i, r) in got.iter().enumerate() {
+        assert!(*r == rec("x", i), "record {i} in order");
+    }
+    assert_eq!(
+        a.proc.term(Duration::from_secs(5)),
+        Some(0),
+        "SIGTERM: exit 0"
+    );
+    assert!(a.stdout().contains("stopped"));
+}
+
+#[test]
+fn with_no_consumer_records_wait_and_late_consumers_get_them() {
+    let dir = tempdir();
+    let listen = ipc(dir.path(), "listen");
+    let publish = free_tcp();
+    let mut a = start_adaptor(&["-b", &listen, "-p", &publish, "--stats-interval", "0"]);
+    // Published while no consumer exists: held back (adaptor queue, then the worker's).
+    let lg = Command::new(LOGGEN)
+        .args([
+            "-e",
+            &listen,
+            "-n",
+            "5000",
+            "--prefix",
+            "late",
+            "--flush-ms",
+            "15000",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    let billing = Sub::connect(&publish, b"late-00001");
+    let all = Sub::connect(&publish, b"");
+    let mut out = String::new();
+    let mut lg = lg;
+    lg.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(lg.wait().unwrap().success());
+    assert!(out.contains("sent=5000"), "{out}");
+    let got = records(&all.collect(5000, Duration::from_secs(3), Duration::from_secs(30)));
+    assert_eq!(
+        got.len(),
+        5000,
+        "nothing lost while no consumer was connected"
+    );
+    // Topic (prefix) filtering through the proxy: late-00001xx only.
+    let some = records(&billing.collect(100, Duration::from_secs(2), Duration::from_secs(10)));
+    assert_eq!(some.len(), 100);
+    assert!(some.iter().all(|r| r.starts_with(b"late-00001")));
+    a.proc.term(Duration::from_secs(5));
+}
+
+/// An independent pyzmq consumer process (Debian's python3-zmq).
+const PY: &str = "/usr/bin/python3";
+
+#[test]
+fn slow_consumer_does_not_stop_a_fast_one() {
+    let dir = tempdir();
+    let listen = ipc(dir.path(), "listen");
+    let publish = free_tcp();
+    let mut a = start_adaptor(&[
+        "-b",
+        &listen,
+        "-p",
+        &publish,
+        "--stats-interval",
+        "0",
+        "--publish-hwm",
+        "5000",
+    ]);
+    // A consumer that subscribes and then never reads (a small receive queue).
+    let slow_src = "import zmq,sys,time\n\
+        c=zmq.Context(); s=c.socket(zmq.SUB); s.setsockopt(zmq.RCVHWM,100)\n\
+        s.setsockopt(zmq.SUBSCRIBE,b''); s.connect(sys.argv[1]); s.poll(300); time.sleep(30)\n";
+    let _slow = Proc(
+        Command::new(PY)
+            .args(["-c", slow_src, &publish])
+            .spawn()
+            .unwrap(),
+    );
+    // A consumer that reads everything and prints how many records it got.
+    let fast_src = "import zmq,sys,time\n\
+        c=zmq.Context(); s=c.socket(zmq.SUB); s.setsockopt(zmq.RCVHWM,0)\n\
+        s.setsockopt(zmq.SUBSCRIBE,b'f-'); s.connect(sys.argv[1]); n=0; t=time.time()\n\
+        while time.time()-t<4:\n\
+        \x20if s.poll(100):\n\
+        \x20 s.recv(); n+=1; t=time.time()\n\
+        print(n)\n";
+    let fast = Command::new(PY)
+        .args(["-c", fast_src, &publish])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    // Paced so the fast consumer keeps up while the slow one's queue overflows.
+    let out = loggen(&[
+        "-e",
+        &listen,
+        "-n",
+        "50000",
+        "--rate",
+        "25000",
+        "--prefix",
+        "f",
+        "--flush-ms",
+        "20000",
+    ]);
+    assert!(out.contains("sent=50000"), "{out}");
+    let res = fast.wait_with_output().unwrap();
+    let n: usize = String::from_utf8_lossy(&res.stdout).trim().parse().unwrap();
+    assert_eq!(n, 50_000, "the fast consumer gets everything");
+    a.proc.term(Duration::from_secs(5));
+}
+
+fn restart_scenario(sig: i32) -> (usize, usize) {
+    let dir = tempdir();
+    let listen = ipc(dir.path(), "listen");
+    let publish = free_tcp();
+    let args = [
+        "-b",
+        listen.as_str(),
+        "-p",
+        publish.as_str(),
+        "--stats-interval",
+        "0",
+    ];
+    let mut a = start_adaptor(&args);
+    let sub = Sub::connect(&publish, b"");
+    wait_until_subscribed(&listen, &sub);
+    // 6000 records over ~3 s while the adaptor goes away and comes back.
+    let lg = Command::new(LOGGEN)
+        .args([
+            "-e",
+            &listen,
+            "-n",
+            "6000",
+            "--rate",
+            "2000",
+            "--prefix",
+            "r",
+            "--flush-ms",
+            "20000",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    if sig == libc::SIGKILL {
+        a.proc.kill9();
+    } else {
+        assert_eq!(a.proc.term(Duration::from_secs(5)), Some(0));
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    let mut b = start_adaptor(&args);
+    let mut lg = lg;
+    let mut out = String::new();
+    lg.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(lg.wait().unwrap().success());
+    assert!(
+        out.contains("sent=6000"),
+        "every record was handed on: {out}"
+    );
+    let got = records(&sub.collect(6000, Duration::from_secs(3), Duration::from_secs(30)));
+    let mut seen = std::collections::HashSet::new();
+    let mut last = None;
+    for r in &got {
+        let i: usize = std::str::from_utf8(&r[2..]).unwrap().parse().unwrap();
+        assert!(last.is_none_or(|l| i > l), "in order, no duplicates");
+        last = Some(i);
+        seen.insert(i);
+    }
+    b.proc.term(Duration::from_secs(5));
+    (seen.len(), 6000 - seen.len())
+}
+
+#[test]
+fn adaptor_restart_with_sigterm_loses_at_most_what_was_in_flight() {
+    let (got, lost) = restart_scenario(libc::SIGTERM);
+    eprintln!("SIGTERM restart: {got} of 6000 delivered, {lost} lost in flight");
+    // Records queued in the worker while the adaptor was down all arrive; only what
+    // sat in the old adaptor's socket buffers at the moment it stopped can be lost.
+    assert!(lost <= 200, "lost {lost}");
+}
+
+#[test]
+fn adaptor_restart_with_sigkill_loses_at_most_what_was_in_flight() {
+    let (got, lost) = restart_scenario(libc::SIGKILL);
+    eprintln!("SIGKILL restart: {got} of 6000 delivered, {lost} lost in flight");
+    assert!(lost <= 200, "lost {lost}");
+}
+
+#[test]
+fn reverse_channel_end_to_end() {
+    let dir = tempdir();
+    let listen = ipc(dir.path(), "listen");
+    let publish = free_tcp();
+    let reverse_pub = free_tcp();
+    let push = ipc(dir.path(), "push");
+    // The tracking service binds a PUB; the adaptor's SUB connects to it (-l).
+    let ctx = zmq::Context::new();
+    let tracker = ctx.socket(zmq::PUB).unwrap();
+    tracker.set_linger(0).unwrap();
+    tracker.bind(&reverse_pub).unwrap();
+    let mut a = start_adaptor(&[
+        "-b",
+        &listen,
+        "-p",
+        &publish,
+        "-l",
+        &reverse_pub,
+        "-u",
+        &push,
+        "--stats-interval",
+        "0",
+    ]);
+    assert!(a.wait_for("reverse channel", Duration::from_secs(5)));
+    let pull = ctx.socket(zmq::PULL).unwrap();
+    pull.set_linger(0).unwrap();
+    pull.connect(&push).unwrap();
+    let mut got = Vec::new();
+    let start = Instant::now();
+    let mut i = 0;
+    while got.len() < 5 && start.elapsed() < Duration::from_secs(10) {
+        tracker
+            .send(format!("block-key-{i}").as_bytes(), 0)
+            .unwrap();
+        i += 1;
+        if pull.poll(zmq::POLLIN, 50).unwrap() > 0 {
+            while let Ok(m) = pull.recv_bytes(zmq::DONTWAIT) {
+                got.push(String::from_utf8(m).unwrap());
+            }
+        }
+    }
+    assert!(got.len() >= 5, "commands reach the gateway side: {got:?}");
+    assert!(got.iter().all(|m| m.starts_with("block-key-")));
+    a.proc.term(Duration::from_secs(5));
+}
+
+#[test]
+fn reverse_test_mode_runs_its_own_publisher_and_receiver() {
+    let dir = tempdir();
+    let l = free_tcp();
+    let u = ipc(dir.path(), "push");
+    let mut a = start_adaptor(&[
+        "-b",
+        &ipc(dir.path(), "listen"),
+        "-p",
+        &free_tcp(),
+        "-r",
+        "-l",
+        &l,
+        "-u",
+        &u,
+        "--test-interval-ms",
+        "20",
+        "--stats-interval",
+        "0",
+    ]);
+    assert!(
+        a.wait_for("reverse: received SEND-", Duration::from_secs(10)),
+        "{}",
+        a.stdout()
+    );
+    a.proc.term(Duration::from_secs(5));
+}
+
+#[test]
+fn debug_mode_prints_messages_and_events() {
+    let dir = tempdir();
+    let listen = ipc(dir.path(), "listen");
+    let publish = free_tcp();
+    let mut a = start_adaptor(&["-d", "-b", &listen, "-p", &publish, "--stats-interval", "0"]);
+    let sub = Sub::connect(&publish, b"");
+    wait_until_subscribed(&listen, &sub);
+    loggen(&[
+        "-e",
+        &listen,
+        "-n",
+        "3",
+        "--prefix",
+        "dbg\u{1}",
+        "--flush-ms",
+        "5000",
+    ]);
+    assert!(
+        a.wait_for("dbg\\x01-0000002", Duration::from_secs(5)),
+        "{}",
+        a.stdout()
+    );
+    let out = a.stdout();
+    assert!(out.contains("message 12 bytes: dbg\\x01-0000000"), "{out}");
+    assert!(out.contains("subscribe ''"), "{out}");
+    assert!(out.contains("event listen listening"), "{out}");
+    assert!(out.contains("event publish accepted"), "{out}");
+    a.proc.term(Duration::from_secs(5));
+}
+
+#[test]
+fn test_mode_prints_latency() {
+    let dir = tempdir();
+    let mut a = start_adaptor(&[
+        "-t",
+        "-b",
+        &ipc(dir.path(), "listen"),
+        "-p",
+        &free_tcp(),
+        "--test-interval-ms",
+        "20",
+        "--stats-interval",
+        "0.5",
+    ]);
+    assert!(
+        a.wait_for("test: got PUB-", Duration::from_secs(10)),
+        "{}",
+        a.stdout()
+    );
+    assert_eq!(a.proc.term(Duration::from_secs(5)), Some(0));
+    std::thread::sleep(Duration::from_millis(100));
+    let out = a.stdout();
+    let line = out
+        .lines()
+        .rev()
+        .find(|l| l.contains("messages processed, latency min/avg/max"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let n: u64 = line
+        .split("test: ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    assert!(n > 0, "{line}");
+    assert!(out.contains("stats: in "), "periodic stats line: {out}");
+}
+
+#[test]
+fn help_version_unknown_flag_and_bad_endpoint() {
+    let help = Command::new(ADAPTOR).arg("--help").output().unwrap();
+    assert!(help.status.success());
+    let h = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "-b",
+        "-p",
+        "-l",
+        "-u",
+        "-d",
+        "-t",
+        "-r",
+        "--ipc-mode",
+        "--ipc-group",
+    ] {
+        assert!(h.contains(flag), "--help lists {flag}");
+    }
+    let v = Command::new(ADAPTOR).arg("--version").output().unwrap();
+    assert!(v.status.success() && String::from_utf8_lossy(&v.stdout).contains("zmq-adaptor"));
+
+    let bad = Command::new(ADAPTOR).arg("-x").output().unwrap();
+    assert_ne!(bad.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unexpected argument"));
+
+    let dir = tempdir();
+    for ep in ["tcp://127.0.0.1", "udp://x:1", "nonsense"] {
+        let out = Command::new(ADAPTOR)
+            .args(["-b", &ipc(dir.path(), "l"), "-p", ep])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{ep}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(&format!("bad endpoint '{ep}'")),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let bad_mode = Command::new(ADAPTOR)
+        .args(["--ipc-mode", "999"])
+        .output()
+        .unwrap();
+    assert_ne!(bad_mode.status.code(), Some(0));
+}
+
+#[test]
+fn ipc_mode_group_stale_file_and_in_use() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempdir();
+    let path = dir.path().join("listen");
+    // A stale socket file from a crashed run: a plain file nobody listens on.
+    {
+        let l = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        drop(l); // the file stays, nobody listens
+    }
+    assert!(path.exists());
+    let listen = format!("ipc://{}", path.display());
+    let mut a = start_adaptor(&[
+        "-b",
+        &listen,
+        "-p",
+        &free_tcp(),
+        "--ipc-mode",
+        "0660",
+        "--ipc-group",
+        "nogroup",
+        "--stats-interval",
+        "0",
+    ]);
+    let m = std::fs::metadata(&path).unwrap();
+    assert_eq!(m.permissions().mode() & 0o777, 0o660);
+    assert_eq!(Some(m.gid()), zmq_adaptor::adaptor::group_id("nogroup"));
+
+    // A second adaptor on the same live socket refuses to steal it.
+    let second = Command::new(ADAPTOR)
+        .args(["-b", &listen, "-p", &free_tcp()])
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&second.stderr).contains("in use"));
+    a.proc.term(Duration::from_secs(5));
+    let _ = std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755));
+}
+
+#[test]
+fn warns_when_workers_could_not_connect() {
+    let dir = tempdir();
+    let listen = ipc(dir.path(), "listen");
+    // Default mode of a socket file root creates is not writable by others.
+    let mut a = start_adaptor(&[
+        "-b",
+        &listen,
+        "-p",
+        &free_tcp(),
+        "--ipc-mode",
+        "0600",
+        "--worker-user",
+        "nobody",
+        "--stats-interval",
+        "0",
+    ]);
+    assert!(
+        a.wait_for(
+            "WARNING: nginx workers running as 'nobody' cannot connect",
+            Duration::from_secs(3)
+        ),
+        "{}",
+        a.stderr()
+    );
+    a.proc.term(Duration::from_secs(5));
+    let mut ok = start_adaptor(&[
+        "-b",
+        &listen,
+        "-p",
+        &free_tcp(),
+        "--ipc-mode",
+        "0666",
+        "--worker-user",
+        "nobody",
+        "--stats-interval",
+        "0",
+    ]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!ok.stderr().contains("WARNING"), "{}", ok.stderr());
+    ok.proc.term(Duration::from_secs(5));
+}
+
+#[test]
+fn library_proxy_pause_resume_stats() {
+    use zmq_adaptor::proxy::{Proxy, ProxyConfig};
+    let dir = tempdir();
+    let cfg = ProxyConfig {
+        listen: ipc(dir.path(), "listen"),
+        publish: "tcp://127.0.0.1:*".into(),
+        ..ProxyConfig::default()
+    };
+    let p = Proxy::start(&cfg, None, None).unwrap();
+    let publish = p.endpoints().1.to_string();
+    let sub = Sub::connect(&publish, b"");
+    wait_until_subscribed(&cfg.listen, &sub);
+    assert!(p.subscriptions() >= 1);
+    let ctx = zmq::Context::new();
+    let pubs = ctx.socket(zmq::PUB).unwrap();
+    pubs.set_linger(0).unwrap();
+    pubs.connect(&cfg.listen).unwrap();
+    // Until this publisher's own messages come through (PUB drops before that).
+    let start = Instant::now();
+    let n0 = sub.count();
+    while sub.count() == n0 && start.elapsed() < Duration::from_secs(5) {
+        pubs.send(&b"warm"[..], 0).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    p.pause().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let before = sub.count();
+    for i in 0..10 {
+        pubs.send(format!("p{i}").as_bytes(), 0).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(sub.count(), before, "paused: nothing forwarded");
+    p.resume().unwrap();
+    let got = sub.collect(before + 10, Duration::from_secs(2), Duration::from_secs(10));
+    assert_eq!(got.len(), before + 10, "resumed: held messages forwarded");
+    let s = p.stats().unwrap();
+    assert_eq!(s.frontend_msgs_in, s.backend_msgs_out);
+    assert!(s.backend_msgs_in >= 1, "consumer subscription counted");
+    let t = Instant::now();
+    p.stop();
+    assert!(t.elapsed() < Duration::from_secs(3), "stop is prompt");
+}
