@@ -239,6 +239,12 @@ fn scenario(a: &[String]) {
             a[6].parse().expect("tick"),
             Path::new(&a[7]),
         ),
+        "rawpub" => scen_rawpub(
+            &a[1],
+            a[2].parse().expect("n"),
+            a[3].parse().expect("size"),
+            Path::new(&a[4]),
+        ),
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -354,6 +360,62 @@ fn scen_throughput(endpoint: &str, n: u64, size: usize, done: &Path) {
     emit("throughput", &kv);
 }
 
+/// `rawpub ENDPOINT N SIZE DONE_FILE`: the libzmq ceiling for (2) on this machine: one
+/// thread sending N records straight into an XPUB (NODROP, blocking send, same HWM as
+/// the logger), no queue and no drainer thread.
+fn scen_rawpub(endpoint: &str, n: u64, size: usize, done: &Path) {
+    let rec = vec![b'r'; size];
+    let ctx = zmq::Context::new();
+    let mut s = ctx.socket(zmq::XPUB).expect("XPUB");
+    s.set_sndhwm(Config::default().send_hwm).expect("hwm");
+    set_xpub_nodrop(&mut s);
+    s.connect(endpoint).expect("connect");
+    let mut sub = [0u8; 64];
+    assert!(
+        s.poll(zmq::POLLIN, 10_000).unwrap_or(0) > 0 && s.recv_into(&mut sub, 0).is_ok(),
+        "no subscription"
+    );
+    s.send(&rec[..], 0).expect("send");
+    let threads0 = threads_cpu_us();
+    let cpu0 = rusage_self_us();
+    let t0 = mono_ns();
+    let mut errors = 0u64;
+    for _ in 1..n {
+        errors += s.send(std::hint::black_box(&rec[..]), 0).is_err() as u64;
+    }
+    let t_logged = mono_ns();
+    let peer_done = wait_for_file(done, Duration::from_secs(30));
+    let cpu1 = rusage_self_us();
+    let threads1 = threads_cpu_us();
+    let mut kv = vec![
+        ("t0_ns", t0.to_string()),
+        ("log_ns", (t_logged - t0).to_string()),
+        ("cpu_us", format!("{:.0}", cpu1 - cpu0)),
+        ("errors", errors.to_string()),
+        ("peer_done", peer_done.to_string()),
+        ("retries", "-".to_string()),
+    ];
+    let th = thread_delta(&threads0, &threads1);
+    kv.extend(th.iter().map(|(k, v)| (k.as_str(), format!("{v:.0}"))));
+    emit("throughput", &kv);
+}
+
+/// `ZMQ_XPUB_NODROP` (zmq.h), not wrapped by the `zmq` crate.
+fn set_xpub_nodrop(s: &mut zmq::Socket) {
+    let one: libc::c_int = 1;
+    // SAFETY: the socket pointer is live for the borrow; the option value is one c_int
+    // on our stack that libzmq only reads.
+    let rc = unsafe {
+        zmq_sys::zmq_setsockopt(
+            s.as_mut_ptr(),
+            69,
+            &one as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>(),
+        )
+    };
+    assert_eq!(rc, 0, "ZMQ_XPUB_NODROP");
+}
+
 /// Per-thread CPU deltas, keyed `thr_<name>` (names sanitised for the result line).
 fn thread_delta(a: &HashMap<String, f64>, b: &HashMap<String, f64>) -> Vec<(String, f64)> {
     let mut v: Vec<(String, f64)> = b
@@ -386,10 +448,15 @@ fn scen_paced(
     let rec = vec![b'z'; size];
     let total = rate * secs;
     let mut naive: Option<(zmq::Context, zmq::Socket)> = None;
+    let (mode, interval_ms) = match mode.split_once('@') {
+        Some((m, i)) => (m, i.parse::<u64>().expect("interval")),
+        None => (mode, 1),
+    };
     match mode {
         "logger" => {
             zmq_adaptor::configure(Config {
                 endpoint: endpoint.to_string(),
+                batch_interval: Duration::from_millis(interval_ms),
                 ..Config::default()
             })
             .expect("configure");
@@ -566,10 +633,32 @@ fn parent() {
     println!();
 
     // (1) push cost.
+    if section("push") {
+        push_section(dir.path(), sizes, batches);
+    }
+    // (2) throughput: the library, and the raw libzmq ceiling, alternated.
+    if section("throughput") {
+        throughput_section(dir.path(), n_tp, runs);
+    }
+    // (3) paced: logger vs naive PUB vs pacing alone, alternated.
+    if section("paced") {
+        paced_section(dir.path(), runs, secs, rate, tick);
+    }
+}
+
+/// Whether `PUB_BENCH_ONLY` (comma list of push, throughput, paced) selects a section.
+fn section(name: &str) -> bool {
+    match std::env::var("PUB_BENCH_ONLY") {
+        Ok(v) if !v.is_empty() => v.split(',').any(|s| s.trim() == name),
+        _ => true,
+    }
+}
+
+fn push_section(dir: &Path, sizes: &str, batches: usize) {
     let nsizes = sizes.split(',').count() as u64;
     let expect = 1 + nsizes * (batches as u64 + batches as u64 / 10 + 10) * BATCH as u64;
     let (res, sub) = run_pair(
-        dir.path(),
+        dir,
         "push",
         expect,
         vec![
@@ -605,78 +694,103 @@ fn parent() {
         );
     }
     println!();
+}
 
-    // (2) throughput.
-    println!("(2) throughput to a direct SUB, 200-byte records, one logging thread, N = {n_tp}");
-    println!("    queue_records = 2^20 (N fits the bound); rate = N / (first log .. last record received)");
-    println!("    (target: >= 1,000,000 records/s, zero loss)");
+fn throughput_section(dir: &Path, n_tp: u64, runs: u64) {
+    println!("(2) throughput to a direct SUB, 200-byte records, one sending thread, N = {n_tp}");
+    println!("    library: queue_records = 2^20 (N fits the bound); rate = N / (first send .. last received)");
+    println!("    raw XPUB: the same SUB fed by one thread calling zmq_send directly (libzmq ceiling here)");
+    println!("    (target for the library: >= 1,000,000 records/s, zero loss)");
     println!(
-        "    {:>4} {:>12} {:>12} {:>10} {:>9} {:>6} {:>8}  threads CPU µs (main/drainer/zmq I/O)",
-        "run", "records/s", "log() rec/s", "CPU µs/rec", "received", "loss", "retries"
+        "    {:<10} {:>3} {:>11} {:>11} {:>10} {:>9} {:>5} {:>7}  CPU µs/rec: main/drainer/zmq I/O",
+        "sender", "run", "records/s", "send rec/s", "CPU µs/rec", "received", "loss", "retries"
     );
-    let mut rates = Vec::new();
-    let mut cpus = Vec::new();
-    let mut losses = Vec::new();
+    let mut acc: HashMap<&str, (Vec<f64>, Vec<f64>, f64)> = HashMap::new();
     for r in 0..runs {
-        let (res, sub) = run_pair(
-            dir.path(),
-            &format!("tp{r}"),
-            n_tp,
-            vec![
-                "throughput".into(),
-                "{EP}".into(),
-                n_tp.to_string(),
-                "200".into(),
-                "{DONE}".into(),
-            ],
-            Duration::from_secs(90),
-        );
-        let Some((_, kv)) = res.iter().find(|(k, _)| k == "throughput") else {
-            println!("    {r:>4} failed");
-            continue;
-        };
-        let recv = num(&sub, "count");
-        let span = num(&sub, "last_ns") - num(kv, "t0_ns");
-        let rate_e2e = n_tp as f64 / (span / 1e9);
-        let rate_log = n_tp as f64 / (num(kv, "log_ns") / 1e9);
-        let cpu = num(kv, "cpu_us") / n_tp as f64;
-        let loss = n_tp as f64 - recv;
-        rates.push(rate_e2e);
-        cpus.push(cpu);
-        losses.push(loss);
-        println!(
-            "    {:>4} {:>12.0} {:>12.0} {:>10.3} {:>9.0} {:>6.0} {:>8}  {:.0}/{:.0}/{:.0}",
-            r + 1,
-            rate_e2e,
-            rate_log,
-            cpu,
-            recv,
-            loss,
-            kv["retries"],
-            num(kv, "thr_main"),
-            num(kv, "thr_zmq_adaptor_dra"),
-            num(kv, "thr_ZMQbg_IO_0"),
-        );
+        for kind in ["library", "raw XPUB"] {
+            let scen = if kind == "library" { "throughput" } else { "rawpub" };
+            let (res, sub) = run_pair(
+                dir,
+                &format!("{scen}{r}"),
+                n_tp,
+                vec![
+                    scen.into(),
+                    "{EP}".into(),
+                    n_tp.to_string(),
+                    "200".into(),
+                    "{DONE}".into(),
+                ],
+                Duration::from_secs(90),
+            );
+            let Some((_, kv)) = res.iter().find(|(k, _)| k == "throughput") else {
+                println!("    {kind:<10} {:>3} failed", r + 1);
+                continue;
+            };
+            let recv = num(&sub, "count");
+            let span = num(&sub, "last_ns") - num(kv, "t0_ns");
+            let rate_e2e = n_tp as f64 / (span / 1e9);
+            let rate_send = n_tp as f64 / (num(kv, "log_ns") / 1e9);
+            let nf = n_tp as f64;
+            let cpu = num(kv, "cpu_us") / nf;
+            let loss = nf - recv;
+            let e = acc.entry(kind).or_default();
+            e.0.push(rate_e2e);
+            e.1.push(cpu);
+            e.2 = e.2.max(loss);
+            println!(
+                "    {:<10} {:>3} {:>11.0} {:>11.0} {:>10.3} {:>9.0} {:>5.0} {:>7}  {:.3}/{:.3}/{:.3}",
+                kind,
+                r + 1,
+                rate_e2e,
+                rate_send,
+                cpu,
+                recv,
+                loss,
+                kv["retries"],
+                num(kv, "thr_main") / nf,
+                num(kv, "thr_zmq_adaptor_dra") / nf,
+                num(kv, "thr_ZMQbg_IO_0") / nf,
+            );
+        }
     }
-    if !rates.is_empty() {
+    let mut med = HashMap::new();
+    for kind in ["library", "raw XPUB"] {
+        if let Some((rates, cpus, loss)) = acc.get_mut(kind) {
+            let m = (median(rates), median(cpus));
+            med.insert(kind, m);
+            println!(
+                "    median {kind:<10}: {:.0} records/s, {:.3} CPU µs/record, max loss {loss:.0}",
+                m.0, m.1
+            );
+        }
+    }
+    if let (Some(l), Some(r)) = (med.get("library"), med.get("raw XPUB")) {
         println!(
-            "    median: {:.0} records/s, {:.3} CPU µs/record, max loss {:.0}",
-            median(&mut rates),
-            median(&mut cpus),
-            losses.iter().cloned().fold(0.0, f64::max)
+            "    library / raw XPUB: {:.2}x throughput, {:.2}x CPU per record",
+            l.0 / r.0,
+            l.1 / r.1
         );
     }
     println!();
+}
 
-    // (3) paced: logger vs naive PUB vs pacing alone, alternated.
+fn paced_section(dir: &Path, runs: u64, secs: u64, rate: u64, tick: u64) {
     println!("(3) paced {rate} records/s for {secs} s, 200-byte records, pacing tick {tick} µs");
     println!(
         "    CPU µs per record of the whole logging process (getrusage), medians of {runs} runs"
     );
     println!("    net = minus the pacing loop alone (target for the library: <= 0.5 µs/record)");
+    // Batch intervals (ms) of the library runs: PUB_BENCH_INTERVALS, default "1".
+    let intervals = std::env::var("PUB_BENCH_INTERVALS").unwrap_or_else(|_| "1".into());
+    let mut modes: Vec<String> = intervals
+        .split(',')
+        .map(|i| format!("logger@{}", i.trim()))
+        .collect();
+    modes.push("naive".into());
+    modes.push("none".into());
     let mut per: HashMap<&str, Vec<Kv>> = HashMap::new();
     for r in 0..runs {
-        for mode in ["logger", "naive", "none"] {
+        for mode in modes.iter().map(String::as_str) {
             let expect = rate * secs;
             let scen = vec![
                 "paced".into(),
@@ -700,8 +814,8 @@ fn parent() {
                 )
             } else {
                 run_pair(
-                    dir.path(),
-                    &format!("paced-{mode}-{r}"),
+                    dir,
+                    &format!("paced-{}-{r}", mode.replace('@', "-")),
                     expect,
                     scen,
                     Duration::from_secs(secs + 30),
@@ -732,11 +846,19 @@ fn parent() {
         "    {:<22} {:>10} {:>10} {:>8} {:>9} {:>9} {:>9} {:>10}",
         "mode", "CPU µs/rec", "net µs/rec", "main", "drainer", "zmq I/O", "received", "of"
     );
-    for (mode, label) in [
-        ("logger", "zmq_adaptor::log"),
-        ("naive", "PUB zmq_send/record"),
-        ("none", "pacing loop alone"),
-    ] {
+    let labels: Vec<(String, String)> = modes
+        .iter()
+        .map(|m| {
+            let label = match m.split_once('@') {
+                Some((_, i)) => format!("library, batch {i} ms"),
+                None if m == "naive" => "PUB, zmq_send/record".into(),
+                None => "pacing loop alone".into(),
+            };
+            (m.clone(), label)
+        })
+        .collect();
+    for (mode, label) in &labels {
+        let mode = mode.as_str();
         let Some(runs_kv) = per.get(mode) else {
             continue;
         };
