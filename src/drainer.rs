@@ -54,18 +54,19 @@ impl DrainerState {
         self.held.load(Relaxed)
     }
 
-    /// Blocks until `sent >= target` or `deadline`; true when reached.
-    pub(crate) fn wait_sent(&self, target: u64, deadline: Instant) -> bool {
+    /// Blocks until `done()` holds or `deadline` passes; returns `done()`. Woken by
+    /// the drainer after each batch and at stop; sleeps in slices of at most 5 ms so
+    /// a missed wake-up costs little.
+    fn wait_until(&self, done: impl Fn() -> bool, deadline: Instant) -> bool {
         let mut g = self.progress_lock.lock().unwrap_or_else(|p| p.into_inner());
         loop {
-            if self.sent.load(SeqCst) >= target {
+            if done() {
                 return true;
             }
             let now = Instant::now();
-            if now >= deadline || *self.stopped.lock().unwrap_or_else(|p| p.into_inner()) {
-                return self.sent.load(SeqCst) >= target;
+            if now >= deadline {
+                return done();
             }
-            // Bounded slices: the drainer notifies, but a missed wake-up costs ≤ 5 ms.
             let slice = (deadline - now).min(Duration::from_millis(5));
             g = self
                 .progress
@@ -73,6 +74,18 @@ impl DrainerState {
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
+    }
+
+    fn is_stopped(&self) -> bool {
+        *self.stopped.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Blocks until `sent >= target`, the drainer stopped, or `deadline`; true when
+    /// `target` was reached.
+    pub(crate) fn wait_sent(&self, target: u64, deadline: Instant) -> bool {
+        let reached = || self.sent.load(SeqCst) >= target;
+        self.wait_until(|| reached() || self.is_stopped(), deadline);
+        reached()
     }
 
     pub(crate) fn request_stop(&self, deadline: Instant) {
@@ -80,19 +93,7 @@ impl DrainerState {
     }
 
     pub(crate) fn wait_stopped(&self, deadline: Instant) {
-        let mut g = self.progress_lock.lock().unwrap_or_else(|p| p.into_inner());
-        while !*self.stopped.lock().unwrap_or_else(|p| p.into_inner()) {
-            let now = Instant::now();
-            if now >= deadline {
-                return;
-            }
-            let slice = (deadline - now).min(Duration::from_millis(5));
-            g = self
-                .progress
-                .wait_timeout(g, slice)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
+        self.wait_until(|| self.is_stopped(), deadline);
     }
 
     fn stop_deadline(&self) -> Option<Instant> {
