@@ -1,2 +1,482 @@
-//! Placeholder replaced by the benchmark below.
-fn main() {}
+//! Forwarding-proxy benchmark: the adaptor (`zmq-adaptor` binary) against a plain C
+//! program calling libzmq's `zmq_proxy(xsub, xpub)` (benches/c/zmq_proxy_baseline.c,
+//! compiled at bench time), same high-water marks, alternated in one run.
+//!
+//! Each run: proxy process; a consumer process (SUB connected to the publish endpoint
+//! over tcp://127.0.0.1) counting messages; a publisher process (XPUB with
+//! XPUB_NODROP and blocking sends, connected to the listen endpoint over ipc) that
+//! waits for the subscription, exchanges warm-up messages until the consumer has one,
+//! then sends N 200-byte messages. CPU of the proxy process is read from its
+//! kernel CPU clock (falling back to /proc/<pid>/stat) just before the first message
+//! and when the consumer has the last one. Child roles are this binary re-executed
+//! with `--publisher` / `--consumer`.
+//!
+//! Run with `cargo bench --bench proxy`. Knobs (environment): `ZMQ_ADAPTOR_BIN`
+//! (adaptor binary; default: the one cargo built for this bench), `PROXY_BENCH_N`
+//! (messages per run, default 1,000,000), `PROXY_BENCH_RUNS` (pairs of runs, default 5),
+//! `CC` (C compiler, default `cc`).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// High-water mark of both proxies, each side (the adaptor's default).
+const PROXY_HWM: i32 = 1_000_000;
+/// Send high-water mark of the publisher process.
+const PUBLISHER_HWM: i32 = 100_000;
+/// Message size in bytes.
+const SIZE: usize = 200;
+
+fn main() {
+    // `cargo bench` passes `--bench`: look for our role markers anywhere.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = args.iter().position(|a| a == "--publisher") {
+        publisher(&args[i + 1..]);
+    } else if let Some(i) = args.iter().position(|a| a == "--consumer") {
+        consumer(&args[i + 1..]);
+    } else {
+        parent();
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------
+
+/// CLOCK_MONOTONIC in ns: comparable between processes of this machine.
+fn mono_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// User + system CPU time of process `pid` in µs: its kernel CPU clock (ns precision),
+/// or utime + stime from /proc/<pid>/stat (clock ticks) when that clock is refused.
+fn process_cpu_us(pid: i32) -> f64 {
+    // MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED) from the kernel's posix-timers.h.
+    let clock = ((!(pid as libc::clockid_t)) << 3) | 2;
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; a bad clock id only yields an error.
+    if unsafe { libc::clock_gettime(clock, &mut ts) } == 0 {
+        return ts.tv_sec as f64 * 1e6 + ts.tv_nsec as f64 / 1e3;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| f.get(i).and_then(|v| v.parse::<f64>().ok()))
+        .sum();
+    // SAFETY: sysconf only reads a system constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    ticks * 1e6 / hz
+}
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
+
+fn emit(kind: &str, kv: &[(&str, String)]) {
+    let mut s = format!("RESULT {kind}");
+    for (k, v) in kv {
+        s.push_str(&format!(" {k}={v}"));
+    }
+    println!("{s}");
+}
+
+/// `ZMQ_XPUB_NODROP` (zmq.h), not wrapped by the `zmq` crate.
+fn set_xpub_nodrop(s: &mut zmq::Socket) {
+    let one: libc::c_int = 1;
+    // SAFETY: the socket pointer is live for the borrow; the option value is one c_int
+    // on our stack that libzmq only reads.
+    let rc = unsafe {
+        zmq_sys::zmq_setsockopt(
+            s.as_mut_ptr(),
+            69,
+            &one as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>(),
+        )
+    };
+    assert_eq!(rc, 0, "ZMQ_XPUB_NODROP");
+}
+
+// ---------------------------------------------------------------------------------
+// Publisher and consumer (child processes)
+// ---------------------------------------------------------------------------------
+
+/// `--publisher LISTEN N READY_FILE PROXY_PID`
+fn publisher(a: &[String]) {
+    let (endpoint, n, ready, proxy_pid) = (
+        &a[0],
+        a[1].parse::<u64>().expect("N"),
+        PathBuf::from(&a[2]),
+        a[3].parse::<i32>().expect("pid"),
+    );
+    let ctx = zmq::Context::new();
+    let mut s = ctx.socket(zmq::XPUB).expect("XPUB");
+    s.set_sndhwm(PUBLISHER_HWM).expect("hwm");
+    s.set_linger(5000).expect("linger");
+    set_xpub_nodrop(&mut s);
+    s.connect(endpoint).expect("connect");
+    // 1. The proxy's subscription (bounded wait).
+    let mut buf = [0u8; 256];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut subscribed = false;
+    while !subscribed && Instant::now() < deadline {
+        if s.poll(zmq::POLLIN, 100).unwrap_or(0) > 0 {
+            if let Ok(len) = s.recv_into(&mut buf, 0) {
+                subscribed = len >= 1 && buf[0] == 1;
+            }
+        }
+    }
+    assert!(subscribed, "publisher: no subscription from the proxy");
+    // 2. Warm-up: 1-byte messages until the consumer has one (so it is connected and
+    //    subscribed end to end).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ready.exists() && Instant::now() < deadline {
+        s.send(&b"w"[..], zmq::DONTWAIT).ok();
+        // Keep reading subscription traffic so the socket stays serviced.
+        while s.recv_into(&mut buf, zmq::DONTWAIT).is_ok() {}
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        ready.exists(),
+        "publisher: consumer never got a warm-up message"
+    );
+    std::thread::sleep(Duration::from_millis(50));
+    // 3. The measured stream.
+    let msg = [b'm'; SIZE];
+    let cpu0 = process_cpu_us(proxy_pid);
+    let t0 = mono_ns();
+    let mut errors = 0u64;
+    for _ in 0..n {
+        errors += s.send(std::hint::black_box(&msg[..]), 0).is_err() as u64;
+    }
+    let t_sent = mono_ns();
+    emit(
+        "publisher",
+        &[
+            ("t0_ns", t0.to_string()),
+            ("send_ns", (t_sent - t0).to_string()),
+            ("proxy_cpu0_us", format!("{cpu0:.0}")),
+            ("errors", errors.to_string()),
+        ],
+    );
+}
+
+/// `--consumer PUBLISH N READY_FILE PROXY_PID`
+fn consumer(a: &[String]) {
+    let (endpoint, n, ready, proxy_pid) = (
+        &a[0],
+        a[1].parse::<u64>().expect("N"),
+        PathBuf::from(&a[2]),
+        a[3].parse::<i32>().expect("pid"),
+    );
+    let ctx = zmq::Context::new();
+    let s = ctx.socket(zmq::SUB).expect("SUB");
+    s.set_rcvhwm(PROXY_HWM).expect("hwm");
+    s.set_linger(0).expect("linger");
+    s.set_subscribe(b"").expect("subscribe");
+    s.connect(endpoint).expect("connect");
+    let mut buf = vec![0u8; 4096];
+    let (mut count, mut first_ns, mut last_ns, mut warm) = (0u64, 0u64, 0u64, 0u64);
+    let mut cpu1 = f64::NAN;
+    let started = Instant::now();
+    let mut last = Instant::now();
+    while count < n {
+        let idle_limit = if count == 0 {
+            Duration::from_secs(30)
+        } else {
+            Duration::from_secs(5)
+        };
+        if last.elapsed() > idle_limit || started.elapsed() > Duration::from_secs(120) {
+            break;
+        }
+        match s.recv_into(&mut buf, zmq::DONTWAIT) {
+            Ok(len) if len == SIZE => {
+                let now = mono_ns();
+                if count == 0 {
+                    first_ns = now;
+                }
+                last_ns = now;
+                count += 1;
+                if count == n {
+                    cpu1 = process_cpu_us(proxy_pid);
+                }
+                last = Instant::now();
+            }
+            Ok(_) => {
+                if warm == 0 {
+                    let _ = std::fs::write(&ready, b"ready");
+                }
+                warm += 1;
+                last = Instant::now();
+            }
+            Err(zmq::Error::EAGAIN) => {
+                let _ = s.poll(zmq::POLLIN, 10);
+            }
+            Err(e) => panic!("consumer recv: {e}"),
+        }
+    }
+    if cpu1.is_nan() {
+        cpu1 = process_cpu_us(proxy_pid);
+    }
+    emit(
+        "consumer",
+        &[
+            ("count", count.to_string()),
+            ("first_ns", first_ns.to_string()),
+            ("last_ns", last_ns.to_string()),
+            ("proxy_cpu1_us", format!("{cpu1:.0}")),
+            ("warmup", warm.to_string()),
+        ],
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// Parent
+// ---------------------------------------------------------------------------------
+
+type Kv = std::collections::HashMap<String, String>;
+
+fn spawn_self(args: &[String]) -> Child {
+    Command::new(std::env::current_exe().expect("current_exe"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn child")
+}
+
+/// Waits for a child (bounded; killed by its pid on timeout); parses its RESULT line.
+fn finish(mut c: Child, timeout: Duration) -> Kv {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match c.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            _ => {
+                eprintln!("child {} timed out; killing it", c.id());
+                let _ = c.kill();
+                let _ = c.wait();
+                break;
+            }
+        }
+    }
+    let mut out = String::new();
+    if let Some(mut so) = c.stdout.take() {
+        let _ = so.read_to_string(&mut out);
+    }
+    out.lines()
+        .filter_map(|l| l.strip_prefix("RESULT "))
+        .flat_map(|l| l.split_whitespace().skip(1))
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Stops a proxy process: SIGTERM to its pid, then SIGKILL after 5 s.
+fn stop_proxy(mut c: Child) {
+    // SAFETY: kill(2) on the pid of a child we spawned and have not reaped yet.
+    unsafe { libc::kill(c.id() as libc::pid_t, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = c.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = c.kill();
+    let _ = c.wait();
+}
+
+fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn num(kv: &Kv, k: &str) -> f64 {
+    kv.get(k).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Compiles the C baseline into `dir`.
+fn build_baseline(dir: &Path) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/c/zmq_proxy_baseline.c");
+    let out = dir.join("zmq_proxy_baseline");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let st = Command::new(&cc)
+        .args(["-O2", "-Wall", "-Wextra", "-Werror"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&out)
+        .arg("-lzmq")
+        .status()
+        .expect("run the C compiler");
+    assert!(st.success(), "compiling {} failed", src.display());
+    out
+}
+
+struct RunResult {
+    rate: f64,
+    cpu_per_msg: f64,
+    loss: f64,
+}
+
+fn one_run(
+    kind: &str,
+    proxy_cmd: &mut Command,
+    dir: &Path,
+    tag: &str,
+    n: u64,
+) -> Option<RunResult> {
+    let listen_path = dir.join(format!("{tag}.ipc"));
+    let listen = format!("ipc://{}", listen_path.display());
+    let publish = format!("tcp://127.0.0.1:{}", free_tcp_port());
+    let ready = dir.join(format!("{tag}.ready"));
+    let proxy = proxy_cmd
+        .args(if kind == "zmq-adaptor" {
+            vec![
+                "-b".to_string(),
+                listen.clone(),
+                "-p".into(),
+                publish.clone(),
+                "--stats-interval".into(),
+                "0".into(),
+                "--listen-hwm".into(),
+                PROXY_HWM.to_string(),
+                "--publish-hwm".into(),
+                PROXY_HWM.to_string(),
+                // Only to silence the start-up access check for nginx workers.
+                "--ipc-mode".into(),
+                "0666".into(),
+            ]
+        } else {
+            vec![listen.clone(), publish.clone(), PROXY_HWM.to_string()]
+        })
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn proxy");
+    let pid = proxy.id().to_string();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !listen_path.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let cons = spawn_self(&[
+        "--consumer".into(),
+        publish,
+        n.to_string(),
+        ready.display().to_string(),
+        pid.clone(),
+    ]);
+    let publ = spawn_self(&[
+        "--publisher".into(),
+        listen,
+        n.to_string(),
+        ready.display().to_string(),
+        pid,
+    ]);
+    let p = finish(publ, Duration::from_secs(120));
+    let c = finish(cons, Duration::from_secs(60));
+    stop_proxy(proxy);
+    let received = num(&c, "count");
+    let span_s = (num(&c, "last_ns") - num(&p, "t0_ns")) / 1e9;
+    let cpu = num(&c, "proxy_cpu1_us") - num(&p, "proxy_cpu0_us");
+    let r = RunResult {
+        rate: received / span_s,
+        cpu_per_msg: cpu / n as f64,
+        loss: n as f64 - received,
+    };
+    if r.rate.is_nan() {
+        eprintln!("{kind} run {tag} failed: publisher {p:?} consumer {c:?}");
+        return None;
+    }
+    Some(r)
+}
+
+fn parent() {
+    let n = env_u64("PROXY_BENCH_N", 1_000_000);
+    let runs = env_u64("PROXY_BENCH_RUNS", 5).max(1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let baseline = build_baseline(dir.path());
+    let ours = std::env::var("ZMQ_ADAPTOR_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_zmq-adaptor").to_string());
+    println!(
+        "zmq_adaptor proxy benchmark ({} cores): {n} x {SIZE}-byte messages per run",
+        std::thread::available_parallelism().map_or(1, |c| c.get())
+    );
+    println!("publisher (XPUB, NODROP, blocking send) -ipc-> proxy -tcp 127.0.0.1-> SUB consumer");
+    println!("both proxies: XSUB RCVHWM = XPUB SNDHWM = {PROXY_HWM}; runs alternate");
+    println!("adaptor: {ours}");
+    println!();
+    println!(
+        "    {:<22} {:>3} {:>12} {:>16} {:>6}",
+        "proxy", "run", "msgs/s", "proxy CPU µs/msg", "loss"
+    );
+    let kinds = [
+        ("zmq-adaptor", PathBuf::from(&ours)),
+        ("C zmq_proxy baseline", baseline),
+    ];
+    let mut acc: Vec<(Vec<f64>, Vec<f64>, f64)> = vec![Default::default(); kinds.len()];
+    for r in 0..runs {
+        for (i, (kind, bin)) in kinds.iter().enumerate() {
+            let mut cmd = Command::new(bin);
+            let tag = format!("{}-{r}", if i == 0 { "ours" } else { "base" });
+            match one_run(kind, &mut cmd, dir.path(), &tag, n) {
+                Some(res) => {
+                    println!(
+                        "    {:<22} {:>3} {:>12.0} {:>16.3} {:>6.0}",
+                        kind,
+                        r + 1,
+                        res.rate,
+                        res.cpu_per_msg,
+                        res.loss
+                    );
+                    acc[i].0.push(res.rate);
+                    acc[i].1.push(res.cpu_per_msg);
+                    acc[i].2 = acc[i].2.max(res.loss);
+                }
+                None => println!("    {:<22} {:>3} failed", kind, r + 1),
+            }
+        }
+    }
+    println!();
+    let mut meds = Vec::new();
+    for (i, (kind, _)) in kinds.iter().enumerate() {
+        let (rates, cpus, loss) = &mut acc[i];
+        let m = (median(rates), median(cpus));
+        println!(
+            "    median {:<22} {:>12.0} msgs/s {:>8.3} CPU µs/msg, max loss {:.0}",
+            kind, m.0, m.1, loss
+        );
+        meds.push(m);
+    }
+    println!(
+        "    zmq-adaptor / baseline: {:.2}x throughput (target >= 0.95x), {:.2}x CPU per message",
+        meds[0].0 / meds[1].0,
+        meds[0].1 / meds[1].1
+    );
+}

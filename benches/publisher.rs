@@ -10,7 +10,9 @@
 //! `PUB_BENCH_THROUGHPUT_N` (records per throughput run, default 1,000,000),
 //! `PUB_BENCH_RUNS` (repetitions of throughput and paced runs, default 3),
 //! `PUB_BENCH_PACED_SECS` (default 3), `PUB_BENCH_RATE` (default 50,000/s),
-//! `PUB_BENCH_TICK_US` (pacing tick, default 20 µs = one record per tick at 50k/s).
+//! `PUB_BENCH_TICK_US` (pacing tick, default 20 µs = one record per tick at 50k/s),
+//! `PUB_BENCH_INTERVALS` (batch intervals in ms of the paced library runs, default "1,10"),
+//! `PUB_BENCH_ONLY` (comma list of sections: push, throughput, paced).
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -57,6 +59,15 @@ fn rusage_self_us() -> f64 {
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
     let tv = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
     tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// Minor page faults of this whole process so far.
+fn minflt_self() -> u64 {
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid, writable rusage for the duration of the call.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    ru.ru_minflt as u64
 }
 
 /// CPU time of one thread of this process, in µs (kernel per-thread CPU clock, ns precision).
@@ -326,6 +337,7 @@ fn scen_throughput(endpoint: &str, n: u64, size: usize, done: &Path) {
     assert!(wait_subscribed(Duration::from_secs(10)), "no subscription");
     let _ = zmq_adaptor::flush(Duration::from_secs(5));
     let threads0 = threads_cpu_us();
+    let flt0 = minflt_self();
     let cpu0 = rusage_self_us();
     let t0 = mono_ns();
     let mut errors = 0u64;
@@ -337,9 +349,11 @@ fn scen_throughput(endpoint: &str, n: u64, size: usize, done: &Path) {
     let t_flushed = mono_ns();
     let peer_done = wait_for_file(done, Duration::from_secs(30));
     let cpu1 = rusage_self_us();
+    let flt1 = minflt_self();
     let threads1 = threads_cpu_us();
     let s = zmq_adaptor::stats();
     let mut kv = vec![
+        ("minflt", (flt1 - flt0).to_string()),
         ("t0_ns", t0.to_string()),
         ("log_ns", (t_logged - t0).to_string()),
         ("flush_ns", (t_flushed - t0).to_string()),
@@ -377,6 +391,7 @@ fn scen_rawpub(endpoint: &str, n: u64, size: usize, done: &Path) {
     );
     s.send(&rec[..], 0).expect("send");
     let threads0 = threads_cpu_us();
+    let flt0 = minflt_self();
     let cpu0 = rusage_self_us();
     let t0 = mono_ns();
     let mut errors = 0u64;
@@ -386,8 +401,10 @@ fn scen_rawpub(endpoint: &str, n: u64, size: usize, done: &Path) {
     let t_logged = mono_ns();
     let peer_done = wait_for_file(done, Duration::from_secs(30));
     let cpu1 = rusage_self_us();
+    let flt1 = minflt_self();
     let threads1 = threads_cpu_us();
     let mut kv = vec![
+        ("minflt", (flt1 - flt0).to_string()),
         ("t0_ns", t0.to_string()),
         ("log_ns", (t_logged - t0).to_string()),
         ("cpu_us", format!("{:.0}", cpu1 - cpu0)),
@@ -702,13 +719,17 @@ fn throughput_section(dir: &Path, n_tp: u64, runs: u64) {
     println!("    raw XPUB: the same SUB fed by one thread calling zmq_send directly (libzmq ceiling here)");
     println!("    (target for the library: >= 1,000,000 records/s, zero loss)");
     println!(
-        "    {:<10} {:>3} {:>11} {:>11} {:>10} {:>9} {:>5} {:>7}  CPU µs/rec: main/drainer/zmq I/O",
-        "sender", "run", "records/s", "send rec/s", "CPU µs/rec", "received", "loss", "retries"
+        "    {:<10} {:>3} {:>11} {:>11} {:>10} {:>9} {:>5} {:>7} {:>8}  CPU µs/rec: main/drainer/zmq I/O",
+        "sender", "run", "records/s", "send rec/s", "CPU µs/rec", "received", "loss", "retries", "minflt"
     );
     let mut acc: HashMap<&str, (Vec<f64>, Vec<f64>, f64)> = HashMap::new();
     for r in 0..runs {
         for kind in ["library", "raw XPUB"] {
-            let scen = if kind == "library" { "throughput" } else { "rawpub" };
+            let scen = if kind == "library" {
+                "throughput"
+            } else {
+                "rawpub"
+            };
             let (res, sub) = run_pair(
                 dir,
                 &format!("{scen}{r}"),
@@ -738,7 +759,7 @@ fn throughput_section(dir: &Path, n_tp: u64, runs: u64) {
             e.1.push(cpu);
             e.2 = e.2.max(loss);
             println!(
-                "    {:<10} {:>3} {:>11.0} {:>11.0} {:>10.3} {:>9.0} {:>5.0} {:>7}  {:.3}/{:.3}/{:.3}",
+                "    {:<10} {:>3} {:>11.0} {:>11.0} {:>10.3} {:>9.0} {:>5.0} {:>7} {:>8}  {:.3}/{:.3}/{:.3}",
                 kind,
                 r + 1,
                 rate_e2e,
@@ -747,6 +768,7 @@ fn throughput_section(dir: &Path, n_tp: u64, runs: u64) {
                 recv,
                 loss,
                 kv["retries"],
+                kv["minflt"],
                 num(kv, "thr_main") / nf,
                 num(kv, "thr_zmq_adaptor_dra") / nf,
                 num(kv, "thr_ZMQbg_IO_0") / nf,
@@ -780,8 +802,8 @@ fn paced_section(dir: &Path, runs: u64, secs: u64, rate: u64, tick: u64) {
         "    CPU µs per record of the whole logging process (getrusage), medians of {runs} runs"
     );
     println!("    net = minus the pacing loop alone (target for the library: <= 0.5 µs/record)");
-    // Batch intervals (ms) of the library runs: PUB_BENCH_INTERVALS, default "1".
-    let intervals = std::env::var("PUB_BENCH_INTERVALS").unwrap_or_else(|_| "1".into());
+    // Batch intervals (ms) of the library runs: PUB_BENCH_INTERVALS, default "1,10".
+    let intervals = std::env::var("PUB_BENCH_INTERVALS").unwrap_or_else(|_| "1,10".into());
     let mut modes: Vec<String> = intervals
         .split(',')
         .map(|i| format!("logger@{}", i.trim()))
@@ -876,15 +898,15 @@ fn paced_section(dir: &Path, runs: u64, secs: u64, rate: u64, tick: u64) {
             last["total"],
         );
     }
-    let (l, n) = (
-        med("logger", "cpu_us") - pacing,
-        med("naive", "cpu_us") - pacing,
-    );
-    println!(
-        "    naive / library (net CPU per record): {:.1}x; whole process: {:.1}x",
-        n / l,
-        med("naive", "cpu_us") / med("logger", "cpu_us")
-    );
+    for (m, label) in labels.iter().filter(|(m, _)| m.starts_with("logger")) {
+        let l = med(m, "cpu_us") - pacing;
+        let n = med("naive", "cpu_us") - pacing;
+        println!(
+            "    PUB / {label}: {:.1}x net CPU per record; {:.1}x whole process",
+            n / l,
+            med("naive", "cpu_us") / med(m, "cpu_us")
+        );
+    }
 }
 
 fn num_cpus() -> usize {

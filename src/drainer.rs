@@ -116,22 +116,22 @@ struct Held {
 
 enum SendOutcome {
     Sent,
-    Again(Held),
-    Failed(Held),
+    Again,
+    Failed,
 }
 
-fn send_one(sock: &zmq::Socket, mut h: Held) -> SendOutcome {
+fn send_one(sock: &zmq::Socket, h: &mut Held) -> SendOutcome {
     if let (Some(topic), false) = (h.rec.topic(), h.topic_sent) {
         match sock.send(topic, zmq::DONTWAIT | zmq::SNDMORE) {
             Ok(()) => h.topic_sent = true,
-            Err(zmq::Error::EAGAIN) => return SendOutcome::Again(h),
-            Err(_) => return SendOutcome::Failed(h),
+            Err(zmq::Error::EAGAIN) => return SendOutcome::Again,
+            Err(_) => return SendOutcome::Failed,
         }
     }
     match sock.send(h.rec.body(), zmq::DONTWAIT) {
         Ok(()) => SendOutcome::Sent,
-        Err(zmq::Error::EAGAIN) => SendOutcome::Again(h),
-        Err(_) => SendOutcome::Failed(h),
+        Err(zmq::Error::EAGAIN) => SendOutcome::Again,
+        Err(_) => SendOutcome::Failed,
     }
 }
 
@@ -185,6 +185,7 @@ pub(crate) fn run(logger: &'static Logger) {
     let sock = open_socket(&ctx, logger);
     let mut subs: i64 = 0;
     let mut held: Option<Held> = None;
+    let mut spent: Vec<Record> = Vec::with_capacity(MAX_BATCH);
     loop {
         let mut sent = 0usize;
         let mut bytes = 0usize;
@@ -194,7 +195,7 @@ pub(crate) fn run(logger: &'static Logger) {
             st.subscribed.store(subs > 0, Relaxed);
             if subs > 0 {
                 while sent < MAX_BATCH {
-                    let h = match held.take() {
+                    let mut h = match held.take() {
                         Some(h) => h,
                         None => match q.pop() {
                             Some(rec) => Held {
@@ -205,17 +206,18 @@ pub(crate) fn run(logger: &'static Logger) {
                         },
                     };
                     let charge = h.rec.charge();
-                    match send_one(sock, h) {
+                    match send_one(sock, &mut h) {
                         SendOutcome::Sent => {
                             sent += 1;
                             bytes += charge;
+                            spent.push(h.rec);
                         }
-                        SendOutcome::Again(h) => {
+                        SendOutcome::Again => {
                             st.retries.fetch_add(1, Relaxed);
                             held = Some(h);
                             break;
                         }
-                        SendOutcome::Failed(h) => {
+                        SendOutcome::Failed => {
                             st.errors.fetch_add(1, Relaxed);
                             held = Some(h);
                             break;
@@ -227,6 +229,7 @@ pub(crate) fn run(logger: &'static Logger) {
         }
         st.held.store(held.is_some() as u64, Relaxed);
         if sent > 0 {
+            q.recycle(&mut spent);
             q.release(bytes);
             st.sent.fetch_add(sent as u64, SeqCst);
             st.notify();
