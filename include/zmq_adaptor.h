@@ -68,7 +68,7 @@ typedef struct zmq_adaptor_config {
   size_t max_record_bytes;
   // libzmq send high-water mark in messages (default 100000).
   uint32_t send_hwm;
-  // Drainer wake interval in microseconds (default 1000, minimum 50).
+  // Drainer wake interval in microseconds (default 10000, minimum 50).
   uint32_t batch_interval_us;
   // Queue depth that wakes the drainer early (default 4096).
   uint32_t batch_records;

@@ -21,7 +21,8 @@
 # zmq_logger.log() call.
 #
 # Usage: scripts/bench_nginx.sh
-# Environment: BENCH_SECONDS (default 5), BENCH_CONNECTIONS (default 8),
+# Environment: BENCH_SECONDS (default 5), BENCH_BATCH_US (drainer batch interval,
+#   default 10000), BENCH_CONNECTIONS (default 8),
 #   BENCH_THREADS (wrk threads, default 1), NGINX, PYTHON (default /usr/bin/python3),
 #   NGINX_LOAD_MODULES (see scripts/demo.sh), BENCH_KEEP=1 keeps the temp dir.
 # Every process started here is stopped by pid on exit.
@@ -30,6 +31,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 REL="$ROOT/target/release"
 SECONDS_PER_CASE=${BENCH_SECONDS:-5}
+BATCH_US=${BENCH_BATCH_US:-10000}
 CONNS=${BENCH_CONNECTIONS:-8}
 THREADS=${BENCH_THREADS:-1}
 PYTHON=${PYTHON:-/usr/bin/python3}
@@ -113,7 +115,7 @@ http {
     lua_package_path "$ROOT/lua/?.lua;;";
 
     init_by_lua_block {
-        assert(require("zmq_logger").configure{ endpoint = "$LISTEN" })
+        assert(require("zmq_logger").configure{ endpoint = "$LISTEN", batch_interval_us = $BATCH_US })
         usage = require "resty.zmq_logger.usage"
 
         -- The original logger's way: one PUB socket per worker, zmq_send per request.
@@ -274,4 +276,14 @@ echo " lost = requests served - records received by the subscriber)"
 
 echo
 echo "LuaJIT micro-benchmark (scripts/bench_lua.lua, records delivered to the adaptor):"
+# The adaptor forwards only while a consumer is subscribed: keep one attached.
+rm -f "$TMP/sub.ready"
+"$PYTHON" "$ROOT/scripts/sub.py" "$PUBLISH" --probe "$LISTEN" --ready "$TMP/sub.ready" \
+    --count-only --timeout 300 --out "$TMP/sub.count" 2>>"$TMP/sub.err" &
+SUB_PID=$!
+for ((i = 0; i < 300; i++)); do
+    [ -e "$TMP/sub.ready" ] && break
+    sleep 0.05
+done
+[ -e "$TMP/sub.ready" ] || die "subscriber not ready"
 timeout 300 luajit "$ROOT/scripts/bench_lua.lua" "$LISTEN"

@@ -39,7 +39,10 @@ impl Default for Config {
             queue_bytes: 64 << 20,
             max_record_bytes: 64 << 10,
             send_hwm: 100_000,
-            batch_interval: Duration::from_millis(1),
+            // Measured under nginx: 1 ms → 10 ms cut the off-worker CPU per record
+            // (drainer + libzmq I/O + adaptor) from 11.7 to 3.3 µs at ~15k records/s
+            // per worker; bursts still wake the drainer early (batch_records).
+            batch_interval: Duration::from_millis(10),
             batch_records: 4096,
             linger: Duration::from_millis(2000),
         }

@@ -16,7 +16,7 @@ pub const MAX_TOPIC: usize = u16::MAX as usize;
 /// path allocates only while the pool is warming up. Freeing on the drainer thread
 /// memory allocated on the request thread made glibc's allocator take its arena lock
 /// on both sides (measured ≈2× the cost of the push for 200-byte records).
-pub const POOLED_CAPACITY: usize = 512;
+pub(crate) const POOLED_CAPACITY: usize = 512;
 /// Records up to this size are allocated plainly: glibc serves chunks this small from
 /// its fast bins, which a free on another thread does not slow down (measured: the
 /// pool costs more than it saves below this size).

@@ -25,7 +25,7 @@ pub struct zmq_adaptor_config {
     pub max_record_bytes: usize,
     /// libzmq send high-water mark in messages (default 100000).
     pub send_hwm: u32,
-    /// Drainer wake interval in microseconds (default 1000, minimum 50).
+    /// Drainer wake interval in microseconds (default 10000, minimum 50).
     pub batch_interval_us: u32,
     /// Queue depth that wakes the drainer early (default 4096).
     pub batch_records: u32,
