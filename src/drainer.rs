@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 /// Most records sent in one go before the drainer checks subscriptions and stop requests.
 const MAX_BATCH: usize = 8192;
+/// Wait before retrying a record libzmq refused at its high-water mark.
+const RETRY_WAIT: Duration = Duration::from_millis(1);
 /// Pause between the last send and closing the socket at shutdown (within the linger).
 const CLOSE_SETTLE: Duration = Duration::from_millis(100);
 
@@ -248,6 +250,8 @@ pub(crate) fn run(logger: &'static Logger) {
             Some(s) if subs <= 0 => {
                 let _ = s.poll(zmq::POLLIN, poll_ms);
             }
+            // Backpressure from libzmq (HWM): retry sooner than a full interval.
+            _ if held.is_some() => std::thread::park_timeout(interval.min(RETRY_WAIT)),
             _ => std::thread::park_timeout(interval),
         }
     }
