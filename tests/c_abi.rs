@@ -89,3 +89,49 @@ fn c_fork_parent_and_child_both_deliver() {
         assert!(child[i] == rec("child", i), "child record {i} in order");
     }
 }
+
+#[test]
+fn c_program_runs_the_proxy_in_process() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    let dir = tempdir();
+    let exe = compile_c("proxy", dir.path());
+    let listen = ipc(dir.path(), "listen");
+    let publish = ipc(dir.path(), "publish");
+    let count = 10_000usize;
+    let mut child = Proc(
+        Command::new(&exe)
+            .args([&listen, &publish, &count.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut out = BufReader::new(child.0.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(listen.trim_start_matches("ipc://"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o666, "ipc_mode applied");
+    let sub = Sub::connect(&publish, b"");
+    // The proxy forwards only once this consumer's subscription reached it.
+    std::thread::sleep(Duration::from_millis(300));
+    child.0.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let got = sub.collect(count, Duration::from_secs(3), Duration::from_secs(30));
+    let mut rest = String::new();
+    for l in out.lines().map_while(Result::ok) {
+        rest.push_str(&l);
+        rest.push('\n');
+    }
+    assert_eq!(child.wait(Duration::from_secs(10)), Some(0), "{rest}");
+    assert!(rest.contains(&format!("in={count} out={count}")), "{rest}");
+    assert!(rest.contains("stopped"));
+    assert_eq!(got.len(), count);
+    for (i, m) in got.iter().enumerate() {
+        assert!(m[0] == rec("px", i), "record {i} in order");
+    }
+}
