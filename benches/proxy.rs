@@ -21,6 +21,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::*;
+
 /// High-water mark of both proxies, each side (the adaptor's default).
 const PROXY_HWM: i32 = 1_000_000;
 /// Send high-water mark of the publisher process.
@@ -43,17 +46,6 @@ fn main() {
 // ---------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------
-
-/// CLOCK_MONOTONIC in ns: comparable between processes of this machine.
-fn mono_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
 
 /// User + system CPU time of process `pid` in µs: its kernel CPU clock (ns precision),
 /// or utime + stime from /proc/<pid>/stat (clock ticks) when that clock is refused.
@@ -79,37 +71,6 @@ fn process_cpu_us(pid: i32) -> f64 {
     // SAFETY: sysconf only reads a system constant.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     ticks * 1e6 / hz
-}
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
-}
-
-fn emit(kind: &str, kv: &[(&str, String)]) {
-    let mut s = format!("RESULT {kind}");
-    for (k, v) in kv {
-        s.push_str(&format!(" {k}={v}"));
-    }
-    println!("{s}");
-}
-
-/// `ZMQ_XPUB_NODROP` (zmq.h), not wrapped by the `zmq` crate.
-fn set_xpub_nodrop(s: &mut zmq::Socket) {
-    let one: libc::c_int = 1;
-    // SAFETY: the socket pointer is live for the borrow; the option value is one c_int
-    // on our stack that libzmq only reads.
-    let rc = unsafe {
-        zmq_sys::zmq_setsockopt(
-            s.as_mut_ptr(),
-            69,
-            &one as *const libc::c_int as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>(),
-        )
-    };
-    assert_eq!(rc, 0, "ZMQ_XPUB_NODROP");
 }
 
 // ---------------------------------------------------------------------------------
@@ -249,17 +210,6 @@ fn consumer(a: &[String]) {
 // Parent
 // ---------------------------------------------------------------------------------
 
-type Kv = std::collections::HashMap<String, String>;
-
-fn spawn_self(args: &[String]) -> Child {
-    Command::new(std::env::current_exe().expect("current_exe"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn child")
-}
-
 /// Waits for a child (bounded; killed by its pid on timeout); parses its RESULT line.
 fn finish(mut c: Child, timeout: Duration) -> Kv {
     let deadline = Instant::now() + timeout;
@@ -307,10 +257,6 @@ fn free_tcp_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port")
-}
-
-fn num(kv: &Kv, k: &str) -> f64 {
-    kv.get(k).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)
 }
 
 fn median(v: &mut [f64]) -> f64 {

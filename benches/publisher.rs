@@ -17,9 +17,12 @@
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 use zmq_adaptor::Config;
+
+mod common;
+use common::*;
 
 /// Calls timed together in the push-cost scenario.
 const BATCH: usize = 1000;
@@ -39,17 +42,6 @@ fn main() {
 // ---------------------------------------------------------------------------------
 // Measurement helpers
 // ---------------------------------------------------------------------------------
-
-/// CLOCK_MONOTONIC in ns: comparable between processes of this machine.
-fn mono_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
 
 /// User + system CPU time of this whole process (all threads), in µs, via getrusage.
 fn rusage_self_us() -> f64 {
@@ -111,22 +103,6 @@ fn threads_cpu_us() -> HashMap<String, f64> {
 fn set_timer_slack(ns: u64) {
     // SAFETY: PR_SET_TIMERSLACK takes one integer argument and affects only this thread.
     unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, ns as libc::c_ulong, 0, 0, 0) };
-}
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
-}
-
-/// Prints one machine-readable result line for the parent.
-fn emit(kind: &str, kv: &[(&str, String)]) {
-    let mut s = format!("RESULT {kind}");
-    for (k, v) in kv {
-        s.push_str(&format!(" {k}={v}"));
-    }
-    println!("{s}");
 }
 
 fn wait_for_file(p: &Path, timeout: Duration) -> bool {
@@ -417,22 +393,6 @@ fn scen_rawpub(endpoint: &str, n: u64, size: usize, done: &Path) {
     emit("throughput", &kv);
 }
 
-/// `ZMQ_XPUB_NODROP` (zmq.h), not wrapped by the `zmq` crate.
-fn set_xpub_nodrop(s: &mut zmq::Socket) {
-    let one: libc::c_int = 1;
-    // SAFETY: the socket pointer is live for the borrow; the option value is one c_int
-    // on our stack that libzmq only reads.
-    let rc = unsafe {
-        zmq_sys::zmq_setsockopt(
-            s.as_mut_ptr(),
-            69,
-            &one as *const libc::c_int as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>(),
-        )
-    };
-    assert_eq!(rc, 0, "ZMQ_XPUB_NODROP");
-}
-
 /// Per-thread CPU deltas, keyed `thr_<name>` (names sanitised for the result line).
 fn thread_delta(a: &HashMap<String, f64>, b: &HashMap<String, f64>) -> Vec<(String, f64)> {
     let mut v: Vec<(String, f64)> = b
@@ -547,17 +507,6 @@ fn scen_paced(
 // Parent: orchestration and the table
 // ---------------------------------------------------------------------------------
 
-type Kv = HashMap<String, String>;
-
-fn spawn_self(args: &[String]) -> Child {
-    Command::new(std::env::current_exe().expect("current_exe"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn child")
-}
-
 /// Waits for a child (bounded; killed by its pid on timeout) and parses its RESULT lines.
 fn finish(mut c: Child, timeout: Duration) -> Vec<(String, Kv)> {
     let deadline = Instant::now() + timeout;
@@ -589,10 +538,6 @@ fn finish(mut c: Child, timeout: Duration) -> Vec<(String, Kv)> {
             (kind, kv)
         })
         .collect()
-}
-
-fn num(kv: &Kv, k: &str) -> f64 {
-    kv.get(k).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)
 }
 
 /// One scenario run: SUB peer child first (bound and ready), then the logging child.
