@@ -159,8 +159,9 @@ sub setup_dirs {
     $ADAPTOR_SOCK = "$TMP/adaptor-listen.sock";
     $PUB_SOCK = "$TMP/adaptor-publish.sock";
     # nginx connects to $LINK, a symlink to the adaptor's socket that exists only
-    # once the subscriber is known to receive (the adaptor subscribes upstream at
-    # once and would drop records that arrive before any consumer).
+    # once the subscriber is known to receive, so each block starts from a known
+    # state: consumer attached, workers' records flowing straight through (the
+    # adaptor would otherwise hold them back until a consumer subscribes).
     $LINK = "$TMP/listen";
     $ENDPOINT = "ipc://$LINK";
     $PORT = free_port();
