@@ -177,10 +177,12 @@ pub extern "C" fn zmq_adaptor_stats_get(out: *mut zmq_adaptor_stats) -> c_int {
 /// Thread-safe.
 #[no_mangle]
 pub extern "C" fn zmq_adaptor_strerror(code: c_int) -> *const c_char {
-    match R::from_code(code) {
-        Some(c) => c.message_with_nul().as_ptr() as *const c_char,
-        None => c"unknown result code".as_ptr(),
-    }
+    ffi_boundary!(c"unknown result code".as_ptr(), {
+        match R::from_code(code) {
+            Some(c) => c.message_with_nul().as_ptr() as *const c_char,
+            None => c"unknown result code".as_ptr(),
+        }
+    })
 }
 
 /// 1 when the linked libzmq has `capability` (for example "curve", "ipc"), 0 when
