@@ -429,12 +429,18 @@ impl TestPeers {
 fn stats_line(p: &Proxy) -> String {
     match p.stats() {
         Ok(s) => format!(
-            "stats: in {} msgs {} bytes, out {} msgs {} bytes, subscribers {}",
+            "stats: in {} msgs {} bytes, out {} msgs {} bytes, subscribers {}, subscriptions {}{}",
             s.frontend_msgs_in,
             s.frontend_bytes_in,
             s.backend_msgs_out,
             s.backend_bytes_out,
-            p.subscribers()
+            p.subscribers(),
+            p.subscriptions(),
+            if p.subscriptions() == 0 {
+                " (no consumer: records are held back in the workers' queues)"
+            } else {
+                ""
+            }
         ),
         Err(e) => format!("stats: unavailable ({e})"),
     }
