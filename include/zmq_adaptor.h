@@ -113,6 +113,10 @@ typedef struct zmq_adaptor_proxy_config {
   uint32_t publish_hwm;
   // Mode for bound IPC socket files, e.g. 0660 (0 = leave as created).
   uint32_t ipc_mode;
+  // Group (name or number) for bound IPC socket files, NUL-terminated; NULL = leave
+  // as created. Borrowed: read during the call. An unknown group gives
+  // `ZMQ_ADAPTOR_ERR_BAD_CONFIG`.
+  const char *ipc_group;
   // Linger for messages still queued to consumers at stop, ms (default 1000).
   uint32_t linger_ms;
 } zmq_adaptor_proxy_config;

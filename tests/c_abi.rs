@@ -117,6 +117,15 @@ fn c_program_runs_the_proxy_in_process() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o666, "ipc_mode applied");
+    use std::os::unix::fs::MetadataExt;
+    let gid = std::fs::metadata(listen.trim_start_matches("ipc://"))
+        .unwrap()
+        .gid();
+    assert_eq!(
+        Some(gid),
+        zmq_adaptor::adaptor::group_id("nogroup"),
+        "ipc_group applied"
+    );
     let sub = Sub::connect(&publish, b"");
     // The proxy forwards only once this consumer's subscription reached it.
     std::thread::sleep(Duration::from_millis(300));

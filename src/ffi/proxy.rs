@@ -30,6 +30,10 @@ pub struct zmq_adaptor_proxy_config {
     pub publish_hwm: u32,
     /// Mode for bound IPC socket files, e.g. 0660 (0 = leave as created).
     pub ipc_mode: u32,
+    /// Group (name or number) for bound IPC socket files, NUL-terminated; NULL = leave
+    /// as created. Borrowed: read during the call. An unknown group gives
+    /// `ZMQ_ADAPTOR_ERR_BAD_CONFIG`.
+    pub ipc_group: *const c_char,
     /// Linger for messages still queued to consumers at stop, ms (default 1000).
     pub linger_ms: u32,
 }
@@ -102,6 +106,13 @@ pub extern "C" fn zmq_adaptor_proxy_start(
             }
             if c.ipc_mode > 0 {
                 pc.ipc_mode = Some(c.ipc_mode);
+            }
+            if !c.ipc_group.is_null() {
+                let g = try_cstr!(c.ipc_group, R::ZMQ_ADAPTOR_ERR_BAD_CONFIG);
+                match crate::adaptor::group_id(g) {
+                    Some(gid) => pc.ipc_group = Some(gid),
+                    None => return R::ZMQ_ADAPTOR_ERR_BAD_CONFIG as c_int,
+                }
             }
             if c.linger_ms > 0 {
                 pc.linger = Duration::from_millis(c.linger_ms as u64);

@@ -28,6 +28,12 @@ int main(int argc, char **argv) {
     pcfg.ipc_mode = 0666;
     pcfg.linger_ms = 500;
     zmq_adaptor_proxy *px = NULL;
+    pcfg.ipc_group = "no-such-group-here";
+    if (zmq_adaptor_proxy_start(&pcfg, &px) != ZMQ_ADAPTOR_ERR_BAD_CONFIG || px != NULL) {
+        fprintf(stderr, "unknown group was not refused\n");
+        return 15;
+    }
+    pcfg.ipc_group = "nogroup";
     int rc = zmq_adaptor_proxy_start(&pcfg, &px);
     if (rc != ZMQ_ADAPTOR_OK || px == NULL) {
         fprintf(stderr, "proxy_start: %s\n", zmq_adaptor_strerror(rc));
