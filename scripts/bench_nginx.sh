@@ -57,19 +57,9 @@ chmod 0755 "$TMP"
 ADAPTOR_PID= NGINX_PID= SUB_PID= WRK_PID=
 CLK_TCK=$(getconf CLK_TCK)
 
-stop_pid() { # pid signal seconds name
-    local pid=$1 sig=$2 secs=$3 name=$4 i
-    [ -n "$pid" ] || return 0
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    kill "-$sig" "$pid" 2>/dev/null || true
-    for ((i = 0; i < secs * 20; i++)); do
-        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-        sleep 0.05
-    done
-    echo "bench: $name (pid $pid) still running after ${secs}s, killing it" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
+SCRIPT_NAME=bench
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 
 cleanup() {
     stop_pid "$WRK_PID" TERM 5 wrk

@@ -32,19 +32,9 @@ TMP=$(mktemp -d /tmp/zmq-demo.XXXXXX)
 chmod 0755 "$TMP"   # nginx workers (nobody) must reach the ipc socket
 ADAPTOR_PID= NGINX_PID= SUB_PID=
 
-stop_pid() { # pid signal seconds name
-    local pid=$1 sig=$2 secs=$3 name=$4 i
-    [ -n "$pid" ] || return 0
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    kill "-$sig" "$pid" 2>/dev/null || true
-    for ((i = 0; i < secs * 20; i++)); do
-        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-        sleep 0.05
-    done
-    echo "demo: $name (pid $pid) still running after ${secs}s, killing it" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
+SCRIPT_NAME=demo
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 
 cleanup() {
     stop_pid "$NGINX_PID" QUIT 15 nginx

@@ -1,0 +1,18 @@
+# Shell helpers shared by scripts/demo.sh and scripts/bench_nginx.sh (sourced).
+# Set SCRIPT_NAME before sourcing; it prefixes messages.
+
+# stop_pid PID SIGNAL SECONDS NAME: signal a process we started, wait for it, and
+# SIGKILL it if it is still running after SECONDS. An empty PID is a no-op.
+stop_pid() {
+    local pid=$1 sig=$2 secs=$3 name=$4 i
+    [ -n "$pid" ] || return 0
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    kill "-$sig" "$pid" 2>/dev/null || true
+    for ((i = 0; i < secs * 20; i++)); do
+        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+        sleep 0.05
+    done
+    echo "${SCRIPT_NAME:-script}: $name (pid $pid) still running after ${secs}s, killing it" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
