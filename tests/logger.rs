@@ -19,6 +19,15 @@ fn loggen(args: &[&str]) -> Proc {
     )
 }
 
+/// `zmq-loggen` logging `n` records "<prefix>-NNNNNNN" to `ep`, then flushing for up
+/// to `flush_ms` before it prints its counters; `extra` flags are passed on.
+fn loggen_n(ep: &str, prefix: &str, n: usize, flush_ms: u64, extra: &[&str]) -> Proc {
+    let (n, flush) = (n.to_string(), flush_ms.to_string());
+    let mut args = vec!["-e", ep, "-n", &n, "--prefix", prefix, "--flush-ms", &flush];
+    args.extend_from_slice(extra);
+    loggen(&args)
+}
+
 fn output(p: Proc) -> (String, String) {
     let mut p = p;
     let child = std::mem::replace(
@@ -54,16 +63,7 @@ fn records_arrive_complete_and_in_order() {
     let dir = tempdir();
     let ep = ipc(dir.path(), "l");
     let sub = Sub::bind(&ep, b"");
-    let (out, err) = output(loggen(&[
-        "-e",
-        &ep,
-        "-n",
-        "50000",
-        "--prefix",
-        "a",
-        "--flush-ms",
-        "10000",
-    ]));
+    let (out, err) = output(loggen_n(&ep, "a", 50000, 10000, &[]));
     assert_eq!(field(&out, "refused"), 0, "{out}{err}");
     assert_eq!(field(&out, "sent"), 50_000, "{out}{err}");
     let got = sub.collect(50_000, Duration::from_secs(3), Duration::from_secs(30));
@@ -75,16 +75,7 @@ fn records_logged_before_any_peer_exists_arrive_after_it_binds() {
     let dir = tempdir();
     let ep = ipc(dir.path(), "l");
     // The logger starts, queues 3000 records with nobody listening, then waits.
-    let p = loggen(&[
-        "-e",
-        &ep,
-        "-n",
-        "3000",
-        "--prefix",
-        "early",
-        "--flush-ms",
-        "8000",
-    ]);
+    let p = loggen_n(&ep, "early", 3000, 8000, &[]);
     std::thread::sleep(Duration::from_millis(700));
     let sub = Sub::bind(&ep, b"");
     let (out, err) = output(p);
@@ -98,18 +89,7 @@ fn queue_bound_drops_exactly_the_excess_and_delivers_the_rest() {
     let dir = tempdir();
     let ep = ipc(dir.path(), "l");
     // Nobody listens while 1500 records meet a 1000-record bound.
-    let p = loggen(&[
-        "-e",
-        &ep,
-        "-n",
-        "1500",
-        "--prefix",
-        "b",
-        "--queue-records",
-        "1000",
-        "--flush-ms",
-        "8000",
-    ]);
+    let p = loggen_n(&ep, "b", 1500, 8000, &["--queue-records", "1000"]);
     std::thread::sleep(Duration::from_millis(700));
     let sub = Sub::bind(&ep, b"");
     let (out, err) = output(p);
@@ -126,18 +106,7 @@ fn send_hwm_keeps_records_queued_and_retries() {
     let dir = tempdir();
     let ep = ipc(dir.path(), "l");
     let sub = Sub::bind(&ep, b"");
-    let (out, err) = output(loggen(&[
-        "-e",
-        &ep,
-        "-n",
-        "20000",
-        "--prefix",
-        "h",
-        "--send-hwm",
-        "5",
-        "--flush-ms",
-        "20000",
-    ]));
+    let (out, err) = output(loggen_n(&ep, "h", 20000, 20000, &["--send-hwm", "5"]));
     assert_eq!(field(&out, "sent"), 20_000, "{out}{err}");
     assert!(field(&out, "send_retries") > 0, "HWM was hit: {out}");
     assert_eq!(
@@ -157,30 +126,8 @@ fn topic_frames_filter_by_prefix() {
     let billing = Sub::bind(&ep_b, b"billing");
     let other = Sub::bind(&ep_t, b"tracking");
     // Two publishers (two processes) on the same SUB would interleave; one each here.
-    let (o1, e1) = output(loggen(&[
-        "-e",
-        &ep_b,
-        "-n",
-        "100",
-        "--prefix",
-        "p",
-        "--topic",
-        "billing.v1",
-        "--flush-ms",
-        "5000",
-    ]));
-    let (o2, e2) = output(loggen(&[
-        "-e",
-        &ep_t,
-        "-n",
-        "100",
-        "--prefix",
-        "p",
-        "--topic",
-        "billing.v1",
-        "--flush-ms",
-        "5000",
-    ]));
+    let (o1, e1) = output(loggen_n(&ep_b, "p", 100, 5000, &["--topic", "billing.v1"]));
+    let (o2, e2) = output(loggen_n(&ep_t, "p", 100, 5000, &["--topic", "billing.v1"]));
     assert_eq!(field(&o1, "sent"), 100, "{o1}{e1}");
     assert_eq!(field(&o2, "sent"), 100, "{o2}{e2}");
     let got = billing.collect(100, Duration::from_secs(2), Duration::from_secs(10));
