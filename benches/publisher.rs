@@ -99,6 +99,16 @@ fn threads_cpu_us() -> HashMap<String, f64> {
     out
 }
 
+/// Restricts the calling thread (and threads it creates later) to one CPU.
+fn pin_current_thread(cpu: usize) {
+    // SAFETY: an all-zero cpu_set_t is the empty set; CPU_SET writes inside it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpu` is below the number of CPUs, so within the set's bounds.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: pid 0 is the calling thread; `set` is a valid cpu_set_t of that size.
+    unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+}
+
 /// Sets this thread's timer slack (ns), so short sleeps pace precisely.
 fn set_timer_slack(ns: u64) {
     // SAFETY: PR_SET_TIMERSLACK takes one integer argument and affects only this thread.
@@ -154,6 +164,7 @@ fn sub_child(a: &[String]) {
         PathBuf::from(&a[2]),
         PathBuf::from(&a[3]),
     );
+    pin_current_thread(num_cpus().saturating_sub(1));
     let ctx = zmq::Context::new();
     let s = ctx.socket(zmq::SUB).expect("SUB");
     s.set_rcvhwm(100_000).expect("rcvhwm");
@@ -247,11 +258,16 @@ fn scen_push(endpoint: &str, sizes: &str, batches: usize) {
     .expect("configure");
     zmq_adaptor::log(b"hello").expect("first log");
     assert!(wait_subscribed(Duration::from_secs(10)), "no subscription");
+    // The drainer (spawned by the first log, with every CPU allowed) stays free to
+    // run anywhere; the timed thread stays on CPU 0 so that migrations do not land
+    // in the samples. The SUB peer pins itself to the last CPU.
+    pin_current_thread(0);
+    // Between samples: everything handed to libzmq, then 1 ms for libzmq's I/O thread
+    // to write it out, so a sample times the request path while the drainer sleeps —
+    // as it does most of the time at gateway rates (it wakes every 10 ms).
     let wait_drained = || {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while zmq_adaptor::stats().queue_records > 0 && Instant::now() < deadline {
-            std::hint::spin_loop();
-        }
+        let _ = zmq_adaptor::flush(Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(1));
     };
     for size in sizes.split(',').map(|s| s.parse::<usize>().expect("size")) {
         let rec = vec![b'x'; size];
