@@ -16,7 +16,6 @@
 //! (messages per run, default 1,000,000), `PROXY_BENCH_RUNS` (pairs of runs, default 5),
 //! `CC` (C compiler, default `cc`).
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -211,26 +210,9 @@ fn consumer(a: &[String]) {
 // ---------------------------------------------------------------------------------
 
 /// Waits for a child (bounded; killed by its pid on timeout); parses its RESULT line.
-fn finish(mut c: Child, timeout: Duration) -> Kv {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match c.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-            _ => {
-                eprintln!("child {} timed out; killing it", c.id());
-                let _ = c.kill();
-                let _ = c.wait();
-                break;
-            }
-        }
-    }
-    let mut out = String::new();
-    if let Some(mut so) = c.stdout.take() {
-        let _ = so.read_to_string(&mut out);
-    }
-    out.lines()
-        .filter_map(|l| l.strip_prefix("RESULT "))
+fn finish(c: Child, timeout: Duration) -> Kv {
+    wait_results(c, timeout)
+        .iter()
         .flat_map(|l| l.split_whitespace().skip(1))
         .filter_map(|p| p.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -15,7 +15,6 @@
 //! `PUB_BENCH_ONLY` (comma list of sections: push, throughput, paced).
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
@@ -524,26 +523,9 @@ fn scen_paced(
 // ---------------------------------------------------------------------------------
 
 /// Waits for a child (bounded; killed by its pid on timeout) and parses its RESULT lines.
-fn finish(mut c: Child, timeout: Duration) -> Vec<(String, Kv)> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match c.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-            _ => {
-                eprintln!("child {} timed out; killing it", c.id());
-                let _ = c.kill();
-                let _ = c.wait();
-                break;
-            }
-        }
-    }
-    let mut out = String::new();
-    if let Some(mut so) = c.stdout.take() {
-        let _ = so.read_to_string(&mut out);
-    }
-    out.lines()
-        .filter_map(|l| l.strip_prefix("RESULT "))
+fn finish(c: Child, timeout: Duration) -> Vec<(String, Kv)> {
+    wait_results(c, timeout)
+        .iter()
         .map(|l| {
             let mut it = l.split_whitespace();
             let kind = it.next().unwrap_or_default().to_string();

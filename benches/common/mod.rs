@@ -2,7 +2,9 @@
 //! re-executes itself for its child roles).
 #![allow(dead_code)]
 
+use std::io::Read;
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// Result lines parsed into key/value pairs.
 pub type Kv = std::collections::HashMap<String, String>;
@@ -61,4 +63,30 @@ pub fn spawn_self(args: &[String]) -> Child {
 
 pub fn num(kv: &Kv, k: &str) -> f64 {
     kv.get(k).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)
+}
+
+/// Waits for a child (bounded; killed by its pid on timeout) and returns its
+/// `RESULT …` lines without the prefix.
+pub fn wait_results(mut c: Child, timeout: Duration) -> Vec<String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match c.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            _ => {
+                eprintln!("child {} timed out; killing it", c.id());
+                let _ = c.kill();
+                let _ = c.wait();
+                break;
+            }
+        }
+    }
+    let mut out = String::new();
+    if let Some(mut so) = c.stdout.take() {
+        let _ = so.read_to_string(&mut out);
+    }
+    out.lines()
+        .filter_map(|l| l.strip_prefix("RESULT "))
+        .map(str::to_string)
+        .collect()
 }
