@@ -49,16 +49,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-PORT=${DEMO_PORT:-$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}
+PORT=${DEMO_PORT:-$(free_port "$PYTHON")}
 LISTEN="ipc://$TMP/listen"
 PUBLISH="ipc://$TMP/publish"
 
-if [ -z "${NGINX_LOAD_MODULES+x}" ]; then
-    NGINX_LOAD_MODULES=
-    for m in ndk_http_module ngx_http_lua_module; do
-        [ -e "/usr/lib/nginx/modules/$m.so" ] && NGINX_LOAD_MODULES+=" /usr/lib/nginx/modules/$m.so"
-    done
-fi
+NGINX_LOAD_MODULES=$(default_load_modules)
 LOAD_LINES=
 for m in $NGINX_LOAD_MODULES; do LOAD_LINES+="load_module $m;\\n"; done
 

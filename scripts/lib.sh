@@ -16,3 +16,22 @@ stop_pid() {
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
 }
+
+# free_port PYTHON: prints a free TCP port on 127.0.0.1.
+free_port() {
+    "$1" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# default_load_modules: the Debian lua-nginx module paths when NGINX_LOAD_MODULES is
+# unset ("" for OpenResty, which has them built in); prints them space-separated.
+default_load_modules() {
+    if [ -n "${NGINX_LOAD_MODULES+x}" ]; then
+        echo "$NGINX_LOAD_MODULES"
+        return
+    fi
+    local m out=
+    for m in ndk_http_module ngx_http_lua_module; do
+        [ -e "/usr/lib/nginx/modules/$m.so" ] && out+=" /usr/lib/nginx/modules/$m.so"
+    done
+    echo "$out"
+}
