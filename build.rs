@@ -1,12 +1,30 @@
-//! Generates include/zmq_adaptor.h from the C ABI in src/ffi with cbindgen.
+//! Generates include/zmq_adaptor.h from the C ABI in src/ffi with cbindgen, adds the
+//! version macros from Cargo.toml's version, and gives the cdylib its SONAME
+//! (`libzmq_adaptor.so.MAJOR`).
 
 fn main() {
     // cbindgen reads the whole crate: any source change may change the header.
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=cbindgen.toml");
-    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR");
-    let config = cbindgen::Config::from_file(format!("{dir}/cbindgen.toml"))
+    let env = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is set by cargo"));
+    let (major, minor, patch) = (
+        env("CARGO_PKG_VERSION_MAJOR"),
+        env("CARGO_PKG_VERSION_MINOR"),
+        env("CARGO_PKG_VERSION_PATCH"),
+    );
+    // Only the cdylib gets the SONAME; binaries and tests link the rlib.
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libzmq_adaptor.so.{major}");
+
+    let dir = env("CARGO_MANIFEST_DIR");
+    let mut config = cbindgen::Config::from_file(format!("{dir}/cbindgen.toml"))
         .expect("cbindgen.toml is readable");
+    config.after_includes = Some(format!(
+        "\n/* Version of this header; zmq_adaptor_version() returns the library's. */\n\
+         #define ZMQ_ADAPTOR_VERSION_MAJOR {major}\n\
+         #define ZMQ_ADAPTOR_VERSION_MINOR {minor}\n\
+         #define ZMQ_ADAPTOR_VERSION_PATCH {patch}\n\
+         #define ZMQ_ADAPTOR_VERSION_STRING \"{major}.{minor}.{patch}\""
+    ));
     match cbindgen::generate_with_config(&dir, config) {
         Ok(b) => {
             b.write_to_file(format!("{dir}/include/zmq_adaptor.h"));

@@ -14,6 +14,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Version of this header; zmq_adaptor_version() returns the library's. */
+#define ZMQ_ADAPTOR_VERSION_MAJOR 0
+#define ZMQ_ADAPTOR_VERSION_MINOR 1
+#define ZMQ_ADAPTOR_VERSION_PATCH 0
+#define ZMQ_ADAPTOR_VERSION_STRING "0.1.0"
+
 // Result codes returned by every `zmq_adaptor_*` function.
 //
 // `ZMQ_ADAPTOR_OK` (0) is success; every other value names one failure.
@@ -193,6 +199,11 @@ int zmq_adaptor_stats_get(struct zmq_adaptor_stats *out);
 // give "unknown result code". The string is owned by the library; do not free it.
 // Thread-safe.
 const char *zmq_adaptor_strerror(int code);
+
+// The library's version as a static NUL-terminated string "MAJOR.MINOR.PATCH"
+// (compare with `ZMQ_ADAPTOR_VERSION_STRING` from the header you compiled against).
+// Never NULL; the caller must not free it. Thread-safe.
+const char *zmq_adaptor_version(void);
 
 // 1 when the linked libzmq has `capability` (for example "curve", "ipc"), 0 when
 // not or when `capability` is NULL. Thread-safe.

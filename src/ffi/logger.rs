@@ -185,6 +185,20 @@ pub extern "C" fn zmq_adaptor_strerror(code: c_int) -> *const c_char {
     })
 }
 
+/// The library's version as a static NUL-terminated string "MAJOR.MINOR.PATCH"
+/// (compare with `ZMQ_ADAPTOR_VERSION_STRING` from the header you compiled against).
+/// Never NULL; the caller must not free it. Thread-safe.
+#[no_mangle]
+pub extern "C" fn zmq_adaptor_version() -> *const c_char {
+    const VERSION: &std::ffi::CStr = match std::ffi::CStr::from_bytes_with_nul(
+        concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes(),
+    ) {
+        Ok(v) => v,
+        Err(_) => c"unknown",
+    };
+    ffi_boundary!(VERSION.as_ptr(), { VERSION.as_ptr() })
+}
+
 /// 1 when the linked libzmq has `capability` (for example "curve", "ipc"), 0 when
 /// not or when `capability` is NULL. Thread-safe.
 #[no_mangle]

@@ -128,10 +128,25 @@ pub fn cdylib() -> PathBuf {
         t.join("deps/libzmq_adaptor.so"),
     ] {
         if p.exists() {
+            soname_link(&p);
             return p;
         }
     }
     panic!("libzmq_adaptor.so not found under {}", t.display());
+}
+
+/// Programs linked against the cdylib need it under its SONAME
+/// (`libzmq_adaptor.so.MAJOR`) at run time: a symlink next to it, as `make build`
+/// and `make install` create.
+fn soname_link(lib: &Path) {
+    let link = lib.with_file_name(concat!(
+        "libzmq_adaptor.so.",
+        env!("CARGO_PKG_VERSION_MAJOR")
+    ));
+    if std::fs::symlink_metadata(&link).is_err() {
+        // A parallel test may create it first: only its existence matters.
+        let _ = std::os::unix::fs::symlink("libzmq_adaptor.so", &link);
+    }
 }
 
 /// Compiles `tests/c/<name>.c` with -Wall -Wextra -Werror against the header and the
