@@ -503,7 +503,7 @@ pub fn run(opts: &Options, shutdown: Receiver<()>) -> Result<Summary, AdaptorErr
             Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
             Err(RecvTimeoutError::Timeout) => {
                 if opts.stats_interval.is_some() {
-                    println!("{} {}", now_stamp(), stats_line(&proxy));
+                    eprintln!("{} {}", now_stamp(), stats_line(&proxy));
                     if opts.test {
                         println!(
                             "{} {}",
@@ -519,7 +519,7 @@ pub fn run(opts: &Options, shutdown: Receiver<()>) -> Result<Summary, AdaptorErr
 
     let latency = peers.stop();
     let stats = proxy.stats().unwrap_or_default();
-    println!("{} {}", now_stamp(), stats_line(&proxy));
+    eprintln!("{} {}", now_stamp(), stats_line(&proxy));
     if opts.test {
         println!("{} {}", now_stamp(), latency.line());
     }

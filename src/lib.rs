@@ -5,17 +5,21 @@
 //! * [`proxy`]: the adaptor's XSUB→XPUB forwarding proxy, steerable, with statistics.
 //! * [`ffi`]: the C ABI (`include/zmq_adaptor.h`).
 //! * [`adaptor`]: the gateway-node helper (`zmq-adaptor` binary) built on the proxy.
+//! * [`tools`]: the binary's consumer-side tools (`tail`, `pub`); [`flagfile`]: its
+//!   `--config FILE`.
 
 pub mod adaptor;
 pub mod config;
 mod drainer;
 pub mod error;
 pub mod ffi;
+pub mod flagfile;
 pub mod logger;
 pub mod monitor;
 pub mod proxy;
 pub mod queue;
 pub mod stats;
+pub mod tools;
 mod zmq_util;
 
 pub use config::Config;

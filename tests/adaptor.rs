@@ -463,7 +463,15 @@ fn test_mode_prints_latency() {
         .and_then(|s| s.parse().ok())
         .unwrap();
     assert!(n > 0, "{line}");
-    assert!(out.contains("stats: in "), "periodic stats line: {out}");
+    let err = a.stderr();
+    assert!(
+        err.contains("stats: in "),
+        "periodic stats line on stderr: {err}"
+    );
+    assert!(
+        !out.contains("stats: in "),
+        "stdout is for data only: {out}"
+    );
 }
 
 #[test]

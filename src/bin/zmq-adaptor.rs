@@ -1,16 +1,35 @@
 //! `zmq-adaptor`: runs the usage-logging adaptor on a gateway node. Flags of the
-//! original `api-gateway-zmq-adaptor` keep their meaning.
+//! original `api-gateway-zmq-adaptor` keep their meaning. Subcommands are tools for
+//! the consumer side (`tail`, `pub`); without one it runs the adaptor.
 
-use clap::Parser;
+use clap::{CommandFactory, Parser, Subcommand};
+use std::ffi::OsString;
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 use zmq_adaptor::adaptor::{self, Options, ReverseOptions};
 use zmq_adaptor::proxy::{self, ProxyConfig};
+use zmq_adaptor::{flagfile, tools};
 
 /// Forwards usage records from nginx workers (XSUB) to subscribers (XPUB).
 #[derive(Parser, Debug)]
-#[command(name = "zmq-adaptor", version, about, long_about = None)]
+#[command(
+    name = "zmq-adaptor",
+    version,
+    about,
+    long_about = None,
+    args_conflicts_with_subcommands = true,
+    args_override_self = true
+)]
 struct Cli {
+    /// A tool instead of the adaptor.
+    #[command(subcommand)]
+    command: Option<Tool>,
+    /// Read flags from a TOML file: keys are the long flags' names (publish = "tcp://…",
+    /// stats-interval = 10, debug = true); flags on the command line override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
     /// Endpoint where nginx workers' publishers connect (XSUB, bound).
     #[arg(short = 'b', long = "bind", value_name = "ENDPOINT", default_value = proxy::DEFAULT_LISTEN)]
     listen: String,
@@ -56,6 +75,109 @@ struct Cli {
     publish_hwm: i32,
 }
 
+/// Tools for the consumer side (`zmq-adaptor <TOOL> --help`).
+#[derive(Subcommand, Debug)]
+enum Tool {
+    /// Subscribe to ENDPOINT and print one record per line (escaped when binary), like kcat -C.
+    Tail(TailArgs),
+    /// Publish stdin lines as records to ENDPOINT (an adaptor's -b side), to try a pipeline without nginx.
+    Pub(PubArgs),
+}
+
+/// `zmq-adaptor tail`.
+#[derive(clap::Args, Debug)]
+struct TailArgs {
+    /// Where to subscribe: an adaptor's publish side (-p), e.g. tcp://127.0.0.1:6001.
+    #[arg(value_name = "ENDPOINT")]
+    endpoint: String,
+    /// Only messages whose topic frame (or single frame) starts with TOPIC.
+    #[arg(long, value_name = "TOPIC", default_value = "")]
+    topic: String,
+    /// One JSON object per line: {"topic": …, "record": …}.
+    #[arg(long)]
+    json: bool,
+    /// Exit after N records.
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+}
+
+/// `zmq-adaptor pub`.
+#[derive(clap::Args, Debug)]
+struct PubArgs {
+    /// Where to publish: an adaptor's listen side (-b), e.g. ipc:///tmp/nginx_queue_listen.
+    #[arg(value_name = "ENDPOINT")]
+    endpoint: String,
+    /// Send [TOPIC, line] messages instead of single-frame records.
+    #[arg(long, value_name = "TOPIC")]
+    topic: Option<String>,
+    /// Seconds to wait for the peer before giving up.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    wait: f64,
+}
+
+/// Parses `argv`; with `--config FILE` the file's flags are placed before the real
+/// ones, which therefore override them.
+fn parse_args(argv: Vec<OsString>) -> Result<Cli, clap::Error> {
+    let first = Cli::try_parse_from(&argv)?;
+    let Some(path) = first.config.as_ref() else {
+        return Ok(first);
+    };
+    let name = path.display().to_string();
+    let from_file = std::fs::read_to_string(path)
+        .map_err(|e| format!("{name}: {e}"))
+        .and_then(|text| flagfile::args_from_toml(&Cli::command(), &name, &text))
+        .map_err(|e| {
+            Cli::command().error(
+                clap::error::ErrorKind::InvalidValue,
+                format!("--config {e}"),
+            )
+        })?;
+    let mut all = Vec::with_capacity(argv.len() + from_file.len());
+    all.extend(argv.first().cloned());
+    all.extend(from_file);
+    all.extend(argv.into_iter().skip(1));
+    Cli::try_parse_from(all)
+}
+
+fn run_tool(tool: Tool) -> ExitCode {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(sig, stop.clone()) {
+            eprintln!("zmq-adaptor: cannot install signal handlers: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    let result = match tool {
+        Tool::Tail(t) => tools::tail(
+            &tools::TailOptions {
+                endpoint: t.endpoint,
+                topic: t.topic.into_bytes(),
+                json: t.json,
+                count: t.count,
+            },
+            &mut std::io::stdout().lock(),
+            &stop,
+        )
+        .map(|_| ()),
+        Tool::Pub(p) => tools::publish_lines(
+            &tools::PubOptions {
+                endpoint: p.endpoint,
+                topic: p.topic.map(String::into_bytes),
+                wait: Duration::from_secs_f64(p.wait.max(0.001)),
+            },
+            &mut std::io::stdin().lock(),
+        )
+        .map(|n| eprintln!("zmq-adaptor pub: {n} records sent")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("zmq-adaptor: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn parse_mode(s: &str) -> Result<u32, String> {
     u32::from_str_radix(s.trim_start_matches("0o"), 8)
         .ok()
@@ -64,7 +186,13 @@ fn parse_mode(s: &str) -> Result<u32, String> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse_args(std::env::args_os().collect()) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    if let Some(tool) = cli.command {
+        return run_tool(tool);
+    }
     let ipc_group = match cli.ipc_group.as_deref().map(|g| (g, adaptor::group_id(g))) {
         Some((g, None)) => {
             eprintln!("zmq-adaptor: unknown group '{g}'");
@@ -134,5 +262,112 @@ fn main() -> ExitCode {
             eprintln!("zmq-adaptor: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(file: &str, args: &[&str]) -> Result<Cli, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("zmq-adaptor.toml");
+        std::fs::write(&path, file).unwrap();
+        let mut argv: Vec<OsString> = vec!["zmq-adaptor".into(), "--config".into(), path.into()];
+        argv.extend(args.iter().map(OsString::from));
+        parse_args(argv).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn config_file_sets_flags_and_the_command_line_overrides_it() {
+        let file = "publish = \"tcp://127.0.0.1:7001\"\nbind = \"ipc:///run/x/listen\"\n\
+                    stats-interval = 5\nipc-mode = \"0660\"\ndebug = true\nlisten-hwm = 1000\n";
+        let c = parse(file, &[]).unwrap();
+        assert_eq!(c.publish, "tcp://127.0.0.1:7001");
+        assert_eq!(c.listen, "ipc:///run/x/listen");
+        assert_eq!(c.stats_interval, 5.0);
+        assert_eq!(c.ipc_mode, Some(0o660));
+        assert!(c.debug);
+        assert_eq!(c.listen_hwm, 1000);
+        let c = parse(file, &["-p", "tcp://127.0.0.1:7002", "--stats-interval=0"]).unwrap();
+        assert_eq!(c.publish, "tcp://127.0.0.1:7002");
+        assert_eq!(c.stats_interval, 0.0);
+        assert_eq!(c.listen, "ipc:///run/x/listen");
+    }
+
+    #[test]
+    fn config_file_errors_name_the_line() {
+        let e = parse(
+            "publish = \"tcp://127.0.0.1:7001\"\nstats_interval = 5\n",
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("zmq-adaptor.toml:2: unknown key 'stats_interval'"),
+            "{e}"
+        );
+        let e = parse("\n\nlisten-hwm = \"many\"\n", &[]).unwrap_err();
+        assert!(
+            e.contains("zmq-adaptor.toml:3: invalid value 'many' for '--listen-hwm"),
+            "{e}"
+        );
+        let e = parse("ipc-mode = \"0999\"\n", &[]).unwrap_err();
+        assert!(
+            e.contains("zmq-adaptor.toml:1: invalid value '0999'"),
+            "{e}"
+        );
+        let e = parse("debug = \"yes\"\n", &[]).unwrap_err();
+        assert!(e.contains("zmq-adaptor.toml:1: 'debug' is a switch"), "{e}");
+        let e = parse("publish = \"unterminated\n", &[]).unwrap_err();
+        assert!(e.contains("zmq-adaptor.toml:1: "), "{e}");
+        let e = parse_args(vec![
+            "zmq-adaptor".into(),
+            "--config".into(),
+            "/nonexistent/x.toml".into(),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("/nonexistent/x.toml: No such file"), "{e}");
+    }
+
+    #[test]
+    fn subcommands_parse_and_do_not_mix_with_adaptor_flags() {
+        let c = parse_args(
+            [
+                "zmq-adaptor",
+                "tail",
+                "tcp://127.0.0.1:1",
+                "--json",
+                "--count",
+                "3",
+            ]
+            .map(OsString::from)
+            .to_vec(),
+        )
+        .unwrap();
+        assert!(matches!(
+            c.command,
+            Some(Tool::Tail(TailArgs {
+                json: true,
+                count: Some(3),
+                ..
+            }))
+        ));
+        let c = parse_args(
+            ["zmq-adaptor", "pub", "ipc:///x", "--topic", "t"]
+                .map(OsString::from)
+                .to_vec(),
+        )
+        .unwrap();
+        assert!(matches!(
+            c.command,
+            Some(Tool::Pub(PubArgs { topic: Some(_), .. }))
+        ));
+        assert!(parse_args(
+            ["zmq-adaptor", "-d", "tail", "tcp://x:1"]
+                .map(OsString::from)
+                .to_vec()
+        )
+        .is_err());
     }
 }

@@ -1,0 +1,188 @@
+//! The `zmq-adaptor` binary's consumer tools and config file, as real processes:
+//! `pub` → a real adaptor → `tail`, and `--config FILE` driving a real adaptor.
+
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ADAPTOR: &str = env!("CARGO_BIN_EXE_zmq-adaptor");
+
+fn free_tcp() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("tcp://127.0.0.1:{}", l.local_addr().unwrap().port())
+}
+
+fn spawn(args: &[&str]) -> Proc {
+    Proc(
+        Command::new(ADAPTOR)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// Waits (bounded) for `p` to exit; returns (exit code, stdout, stderr).
+fn finish(mut p: Proc, timeout: Duration) -> (Option<i32>, String, String) {
+    let code = p.wait(timeout);
+    if code.is_none() {
+        p.kill9();
+    }
+    let mut out = String::new();
+    let mut err = String::new();
+    if let Some(mut o) = p.0.stdout.take() {
+        let _ = o.read_to_string(&mut out);
+    }
+    if let Some(mut e) = p.0.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    (code, out, err)
+}
+
+/// Runs `zmq-adaptor pub` with `input` on stdin; returns its exit code and stderr.
+fn run_pub(endpoint: &str, extra: &[&str], input: &[u8]) -> (Option<i32>, String) {
+    let mut child = Command::new(ADAPTOR)
+        .arg("pub")
+        .arg(endpoint)
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let (code, _, err) = finish(Proc(child), Duration::from_secs(20));
+    (code, err)
+}
+
+/// An adaptor on a private ipc listen endpoint and a free tcp publish port.
+fn adaptor(dir: &std::path::Path) -> (Proc, String, String) {
+    let listen = ipc(dir, "listen");
+    let publish = free_tcp();
+    let mut a = spawn(&["-b", &listen, "-p", &publish, "--stats-interval", "0"]);
+    // Ready once the listen socket file exists.
+    let path = dir.join("listen");
+    let start = Instant::now();
+    while !path.exists() && start.elapsed() < Duration::from_secs(10) {
+        assert_eq!(a.wait(Duration::from_millis(20)), None, "adaptor exited");
+    }
+    assert!(path.exists(), "adaptor never bound {listen}");
+    (a, listen, publish)
+}
+
+#[test]
+fn pub_through_a_real_adaptor_to_tail() {
+    let dir = tempdir();
+    let (mut a, listen, publish) = adaptor(dir.path());
+    let n = 200;
+    let tail = spawn(&["tail", &publish, "--count", &n.to_string()]);
+    let mut input = Vec::new();
+    let mut want = Vec::new();
+    for i in 0..n - 1 {
+        input.extend_from_slice(format!("rec-{i:04} {{\"status\":200}}\n").as_bytes());
+        want.push(format!("rec-{i:04} {{\"status\":200}}"));
+    }
+    // A binary record is printed escaped, still one line.
+    input.extend_from_slice(b"bin\x01\tend\\\n");
+    want.push("bin\\x01\\tend\\\\".to_string());
+    let (code, err) = run_pub(&listen, &[], &input);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains(&format!("{n} records sent")), "{err}");
+    let (code, out, err) = finish(tail, Duration::from_secs(20));
+    assert_eq!(code, Some(0), "tail exits after --count records: {err}");
+    assert_eq!(out.lines().collect::<Vec<_>>(), want);
+    assert_eq!(a.term(Duration::from_secs(5)), Some(0));
+}
+
+#[test]
+fn tail_json_and_topic_filter() {
+    let dir = tempdir();
+    let (mut a, listen, publish) = adaptor(dir.path());
+    let tail = spawn(&[
+        "tail", &publish, "--topic", "billing", "--json", "--count", "2",
+    ]);
+    // Records on another topic, then two on the subscribed one.
+    let (code, err) = run_pub(&listen, &["--topic", "audit"], b"x1\nx2\n");
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = run_pub(&listen, &["--topic", "billing"], b"{\"a\":1}\nb\xffc\n");
+    assert_eq!(code, Some(0), "{err}");
+    let (code, out, err) = finish(tail, Duration::from_secs(20));
+    assert_eq!(code, Some(0), "{err}");
+    let got: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            serde_json::json!({"topic": "billing", "record": "{\"a\":1}"}),
+            serde_json::json!({"topic": "billing", "record": "b\\xffc", "escaped": true}),
+        ]
+    );
+    assert_eq!(a.term(Duration::from_secs(5)), Some(0));
+}
+
+#[test]
+fn pub_without_a_peer_fails_clearly() {
+    let dir = tempdir();
+    let (code, err) = run_pub(&ipc(dir.path(), "nobody"), &["--wait", "0.3"], b"lost\n");
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no subscriber at"), "{err}");
+}
+
+#[test]
+fn config_file_runs_the_adaptor_and_flags_override_it() {
+    let dir = tempdir();
+    let publish = free_tcp();
+    let cfg = dir.path().join("zmq-adaptor.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "# example\nbind = \"{}\"\npublish = \"tcp://127.0.0.1:1\"\nstats-interval = 0.2\n",
+            ipc(dir.path(), "listen")
+        ),
+    )
+    .unwrap();
+    let cfg_s = cfg.to_str().unwrap();
+    let mut a = spawn(&["--config", cfg_s, "--publish", &publish]);
+    let tail = spawn(&["tail", &publish, "--count", "1"]);
+    let start = Instant::now();
+    let mut code = None;
+    while start.elapsed() < Duration::from_secs(10) {
+        (code, _) = publish_once(&ipc(dir.path(), "listen"));
+        if code == Some(0) {
+            break;
+        }
+    }
+    assert_eq!(code, Some(0), "pub reached the adaptor bound from the file");
+    let (tcode, out, _) = finish(tail, Duration::from_secs(20));
+    assert_eq!((tcode, out.trim()), (Some(0), "from-pub"));
+    assert_eq!(a.term(Duration::from_secs(5)), Some(0));
+    let (_, out, err) = finish(a, Duration::from_secs(1));
+    assert!(
+        err.contains("stats: in "),
+        "stats-interval from the file: {err}"
+    );
+    assert!(!out.contains("stats: in "), "stats go to stderr: {out}");
+    assert!(
+        out.contains(&format!("-> {publish}")),
+        "--publish overrides: {out}"
+    );
+
+    std::fs::write(
+        &cfg,
+        "publish = \"tcp://127.0.0.1:1\"\n\nstats_interval = 1\n",
+    )
+    .unwrap();
+    let (code, _, err) = finish(spawn(&["--config", cfg_s]), Duration::from_secs(10));
+    assert_eq!(code, Some(2));
+    assert!(err.contains(":3: unknown key 'stats_interval'"), "{err}");
+}
+
+fn publish_once(endpoint: &str) -> (Option<i32>, String) {
+    run_pub(endpoint, &["--wait", "0.5"], b"from-pub\n")
+}
