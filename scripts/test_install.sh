@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# Packaging checks, run by `make test` after `make build` (no git, no network):
+#  1. make install into a DESTDIR: the file list, stripped ELF files, SONAME and
+#     symlinks, the .pc file relocated with --define-variable=prefix.
+#  2. The README's C program, extracted from README.md, compiled with
+#     -Wall -Wextra -Werror through pkg-config against the DESTDIR, run against the
+#     installed adaptor; `zmq-adaptor tail` must print its records.
+#  3. The installed Lua module loads and finds the installed library.
+#  4. The installed unit's ExecStart, run as written (paths inside the DESTDIR) with
+#     the installed config, receives records, and stops on SIGTERM with status 0.
+#  5. make deb, lintian without errors, and (as root, when no zmq-adaptor package is
+#     installed already) dpkg -i, zmq-adaptor --version, the service user, the
+#     unit's ExecStart as that user, starting the unit when systemd runs, dpkg -P
+#     leaving nothing behind.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SCRIPT_NAME=test_install
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+
+PY=/usr/bin/python3
+VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
+MAJOR=${VERSION%%.*}
+fails=0
+ok() { echo "ok - $*"; }
+fail() { echo "not ok - $*" >&2; fails=$((fails + 1)); }
+skip() { echo "skip - $*"; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else fail "$what"; fi; }
+
+tmp=$(mktemp -d /tmp/zmq-adaptor-install.XXXXXX)
+chmod 0755 "$tmp"
+pids=()
+cleanup() {
+  local p
+  for p in "${pids[@]}"; do stop_pid "$p" KILL 2 "process"; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+D=$tmp/root
+P=/usr/local
+
+# ---------------------------------------------------------------- 1. make install
+make -s install DESTDIR="$D" PREFIX="$P" >"$tmp/install.log" 2>&1 || { cat "$tmp/install.log" >&2; exit 1; }
+for f in bin/zmq-adaptor bin/zmq-loggen bin/api-gateway-zmq-adaptor \
+  lib/libzmq_adaptor.so.$VERSION lib/libzmq_adaptor.so.$MAJOR lib/libzmq_adaptor.so \
+  include/zmq_adaptor.h lib/pkgconfig/zmq_adaptor.pc lib/lua/5.1/zmq_logger.so \
+  share/lua/5.1/resty/zmq_logger/usage.lua lib/systemd/system/zmq-adaptor.service \
+  etc/zmq-adaptor/zmq-adaptor.toml share/doc/zmq-adaptor/zmq-adaptor.toml.example \
+  share/doc/zmq-adaptor/LICENSE; do
+  [ -e "$D$P/$f" ] || fail "installed: $f missing"
+done
+ok "make install DESTDIR: every file in place"
+soname=$(readelf -d "$D$P/lib/libzmq_adaptor.so.$VERSION" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
+check "SONAME is libzmq_adaptor.so.$MAJOR (readelf: '$soname')" [ "$soname" = "libzmq_adaptor.so.$MAJOR" ]
+check "libzmq_adaptor.so -> .so.$MAJOR -> .so.$VERSION" \
+  test "$(readlink "$D$P/lib/libzmq_adaptor.so")" = "libzmq_adaptor.so.$MAJOR" \
+  -a "$(readlink "$D$P/lib/libzmq_adaptor.so.$MAJOR")" = "libzmq_adaptor.so.$VERSION"
+for f in bin/zmq-adaptor bin/zmq-loggen lib/libzmq_adaptor.so.$VERSION lib/lua/5.1/zmq_logger.so; do
+  if readelf -S "$D$P/$f" | grep -q -e '\.symtab' -e '\.debug_info'; then fail "$f is not stripped"; fi
+done
+ok "installed ELF files are stripped ($(du -k "$D$P/bin/zmq-adaptor" | cut -f1) KiB zmq-adaptor)"
+# A second install keeps an edited config.
+echo "# edited" >>"$D$P/etc/zmq-adaptor/zmq-adaptor.toml"
+make -s install DESTDIR="$D" PREFIX="$P" >/dev/null 2>&1
+check "reinstall keeps an edited config" grep -q '^# edited' "$D$P/etc/zmq-adaptor/zmq-adaptor.toml"
+# Without staged artifacts, install refuses (never builds).
+if (cd "$tmp" && mkdir -p empty/scripts empty/target && cp "$OLDPWD/scripts/install.sh" empty/scripts/ &&
+    cp "$OLDPWD/Cargo.toml" empty/ && cd empty && DESTDIR=$tmp/x scripts/install.sh) >"$tmp/noinst.log" 2>&1; then
+  fail "install without a build must fail"
+else
+  check "install without a build fails clearly" grep -q "run 'make build' first" "$tmp/noinst.log"
+fi
+
+export PKG_CONFIG_PATH=$D$P/lib/pkgconfig
+pc() { pkg-config --define-variable=prefix="$D$P" "$@" zmq_adaptor; }
+check "pkg-config --modversion = $VERSION" [ "$(pc --modversion)" = "$VERSION" ]
+check "pkg-config --cflags/--libs point into the DESTDIR" \
+  [ "$(pc --cflags --libs | xargs)" = "-I$D$P/include -L$D$P/lib -lzmq_adaptor" ]
+
+# ------------------------------------------------------ 2. README C program
+awk '/^```c$/{n++; on=1; next} /^```$/{on=0} on{print > (dir "/readme_" n ".c")}' dir="$tmp" README.md
+nblocks=$(find "$tmp" -maxdepth 1 -name 'readme_*.c' | wc -l)
+check "README.md has exactly one C block ($nblocks)" [ "$nblocks" -eq 1 ]
+# shellcheck disable=SC2046
+if cc -std=c11 -Wall -Wextra -Werror -o "$tmp/readme_c" "$tmp/readme_1.c" $(pc --cflags --libs) 2>"$tmp/cc.log"; then
+  ok "README C program compiles with -Wall -Wextra -Werror via pkg-config"
+else
+  cat "$tmp/cc.log" >&2
+  fail "README C program compiles"
+fi
+needed=$(readelf -d "$tmp/readme_c" | grep -c "Shared library: \[libzmq_adaptor.so.$MAJOR\]" || true)
+check "the program needs libzmq_adaptor.so.$MAJOR" [ "$needed" -eq 1 ]
+
+# wait_file PATH: waits up to 10 s for PATH to exist.
+wait_file() { local i; for ((i = 0; i < 200; i++)); do [ -e "$1" ] && return 0; sleep 0.05; done; return 1; }
+# wait_exit PID SECONDS: waits for PID to exit; returns its status (124: still running).
+wait_exit() {
+  local i
+  for ((i = 0; i < $2 * 20; i++)); do
+    if ! kill -0 "$1" 2>/dev/null; then wait "$1"; return $?; fi
+    sleep 0.05
+  done
+  return 124
+}
+
+BIN=$D$P/bin/zmq-adaptor
+port=$(free_port "$PY")
+listen=ipc://$tmp/listen
+"$BIN" -b "$listen" -p "tcp://127.0.0.1:$port" --stats-interval 0 >"$tmp/adaptor.out" 2>&1 &
+apid=$!; pids+=("$apid")
+wait_file "$tmp/listen" || fail "installed adaptor did not bind $listen"
+"$BIN" tail "tcp://127.0.0.1:$port" --json --count 2 >"$tmp/tail.out" 2>"$tmp/tail.err" &
+tpid=$!; pids+=("$tpid")
+if LD_LIBRARY_PATH=$D$P/lib "$tmp/readme_c" "$listen" >"$tmp/readme.out" 2>&1; then
+  ok "README C program runs: $(head -n1 "$tmp/readme.out")"
+else
+  cat "$tmp/readme.out" >&2
+  fail "README C program runs"
+fi
+st=0; wait_exit "$tpid" 10 || st=$?
+check "tail got both records of the README program (status $st)" [ "$st" -eq 0 ]
+check "  the single-frame record" grep -qF '"topic":null' "$tmp/tail.out"
+check "  the [billing, record] message" grep -qF '"topic":"billing"' "$tmp/tail.out"
+check "the program reports the library version $VERSION" grep -qF "zmq_adaptor $VERSION" "$tmp/readme.out"
+stop_pid "$apid" TERM 5 adaptor
+
+# ----------------------------------------------------------- 3. Lua module
+if command -v luajit >/dev/null; then
+  lua_out=$(luajit -e "package.cpath='$D$P/lib/lua/5.1/?.so;'..package.cpath
+    package.path='$D$P/share/lua/5.1/?.lua;'..package.path
+    local z = assert(require('zmq_logger'))
+    assert(package.searchpath('resty.zmq_logger.usage', package.path))
+    print(z._VERSION, z._LIBRARY)" 2>&1) || true
+  lua_lib=$(realpath -q "${lua_out#*	}" || true)
+  check "installed zmq_logger.so loads the installed library ($lua_out)" \
+    [ "${lua_out%%	*}	$lua_lib" = "$VERSION	$(realpath "$D$P/lib/libzmq_adaptor.so.$VERSION")" ]
+else
+  skip "Lua module: luajit not installed"
+fi
+
+# --------------------------------------------------------- 4. the unit's ExecStart
+# exercise_unit UNIT ROOT AS_USER: runs the unit's ExecStart (absolute paths taken
+# under ROOT) with bind/publish/ipc-group overridden on the command line, checks a
+# pub -> adaptor -> tail round trip and that SIGTERM stops it with status 0.
+exercise_unit() {
+  local unit=$1 root=$2 user=$3 rundir=$tmp/run-$RANDOM port exec_start
+  for want in NoNewPrivileges=yes ProtectSystem=strict RuntimeDirectory=zmq-adaptor \
+    Restart=on-failure KillSignal=SIGTERM; do
+    grep -qx "$want" "$unit" || fail "$unit lacks $want"
+  done
+  exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
+  read -r -a cmd <<<"$exec_start"
+  local i
+  for i in "${!cmd[@]}"; do [[ ${cmd[$i]} == /* ]] && cmd[$i]=$root${cmd[$i]}; done
+  mkdir -p "$rundir"
+  local group prefix=()
+  group=$(id -gn)
+  if [ -n "$user" ]; then
+    chown "$user:$user" "$rundir"; group=$user
+    # As systemd would: the process itself runs as the user (signals reach it).
+    prefix=(setpriv "--reuid=$user" "--regid=$user" --init-groups --)
+  fi
+  chmod 0750 "$rundir"
+  port=$(free_port "$PY")
+  "${prefix[@]}" "${cmd[@]}" -b "ipc://$rundir/listen" -p "tcp://127.0.0.1:$port" \
+    --ipc-group "$group" --stats-interval 0.2 >"$tmp/unit.out" 2>"$tmp/unit.err" &
+  local upid=$!; pids+=("$upid")
+  if ! wait_file "$rundir/listen"; then
+    cat "$tmp/unit.out" "$tmp/unit.err" >&2
+    fail "unit ExecStart ($exec_start) did not start"
+    return
+  fi
+  ok "unit ExecStart runs: $exec_start${user:+ (as $user)}"
+  local mode
+  mode=$(stat -c '%a %G' "$rundir/listen")
+  check "  socket file mode/group from the config: $mode" [ "$mode" = "660 $group" ]
+  "$BIN" tail "tcp://127.0.0.1:$port" --count 3 >"$tmp/utail.out" 2>&1 &
+  local tp=$!; pids+=("$tp")
+  printf 'one\ntwo\nthree\n' | "$BIN" pub "ipc://$rundir/listen" 2>"$tmp/upub.err" || fail "pub: $(cat "$tmp/upub.err")"
+  local st=0; wait_exit "$tp" 10 || st=$?
+  check "  pub -> unit's adaptor -> tail: $(tr '\n' ' ' <"$tmp/utail.out")" \
+    test "$st" -eq 0 -a "$(cat "$tmp/utail.out")" = $'one\ntwo\nthree'
+  kill -TERM "$upid"
+  st=0; wait_exit "$upid" 15 || st=$?
+  check "  SIGTERM stops it within TimeoutStopSec with status 0 (got $st)" [ "$st" -eq 0 ]
+  check "  stats lines went to stderr" grep -q "stats: in " "$tmp/unit.err"
+}
+exercise_unit "$D$P/lib/systemd/system/zmq-adaptor.service" "$D" ""
+if command -v systemd-analyze >/dev/null; then
+  # Offline check of the unit's syntax (unknown directives, bad values).
+  sed "s|ExecStart=/|ExecStart=$D/|; s|^User=.*|User=root|; s|^Group=.*|Group=root|" \
+    "$D$P/lib/systemd/system/zmq-adaptor.service" >"$tmp/zmq-adaptor.service"
+  if systemd-analyze verify "$tmp/zmq-adaptor.service" >"$tmp/verify.log" 2>&1; then
+    ok "systemd-analyze verify"
+  elif grep -q -i -e "unknown key" -e "invalid" -e "failed to parse" "$tmp/verify.log"; then
+    cat "$tmp/verify.log" >&2; fail "systemd-analyze verify"
+  else
+    skip "systemd-analyze verify cannot run here: $(head -n1 "$tmp/verify.log")"
+  fi
+fi
+
+# ------------------------------------------------------------------- 5. make deb
+deb=$(make -s deb 2>"$tmp/deb.err" | tail -n1) || { cat "$tmp/deb.err" >&2; exit 1; }
+check "make deb: $deb" [ -f "$deb" ]
+if command -v lintian >/dev/null; then
+  lintian --no-tag-display-limit "$deb" >"$tmp/lintian.out" 2>&1 || true
+  if grep -q '^E:' "$tmp/lintian.out"; then
+    grep '^E:' "$tmp/lintian.out" >&2
+    fail "lintian errors"
+  else
+    ok "lintian: no errors ($(grep -c '^W:' "$tmp/lintian.out" || true) warnings)"
+  fi
+else
+  skip "lintian not installed (scripts/deps.sh test installs it)"
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  skip "dpkg -i: needs root"
+elif dpkg-query -W -f='${Status}' zmq-adaptor 2>/dev/null | grep -q installed; then
+  skip "dpkg -i: a zmq-adaptor package is already installed here; not touching it"
+elif ! command -v dpkg >/dev/null; then
+  skip "dpkg -i: not a Debian system"
+else
+  dpkg -i "$deb" >"$tmp/dpkg.log" 2>&1 || { cat "$tmp/dpkg.log" >&2; fail "dpkg -i"; }
+  mapfile -t owned < <(dpkg -L zmq-adaptor | grep -v '^/\.$')
+  v=$(/usr/bin/zmq-adaptor --version 2>&1 || true)
+  check "dpkg -i; zmq-adaptor --version: $v" [ "$v" = "zmq-adaptor $VERSION" ]
+  check "service user and group zmq-adaptor exist" getent passwd zmq-adaptor >/dev/null
+  multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
+  check "ldconfig knows libzmq_adaptor.so.$MAJOR" bash -c "ldconfig -p | grep -q 'libzmq_adaptor.so.$MAJOR .*lib/$multiarch/libzmq_adaptor.so.$MAJOR$'"
+  exercise_unit /lib/systemd/system/zmq-adaptor.service "" zmq-adaptor
+  if [ -d /run/systemd/system ]; then
+    systemctl daemon-reload
+    if systemctl restart zmq-adaptor.service && sleep 1 && systemctl is-active --quiet zmq-adaptor.service; then
+      ok "systemctl start zmq-adaptor: active"
+      check "  /run/zmq-adaptor/listen exists" test -S /run/zmq-adaptor/listen
+      systemctl stop zmq-adaptor.service
+      check "  systemctl stop: inactive" bash -c "! systemctl is-active --quiet zmq-adaptor.service"
+    else
+      journalctl -u zmq-adaptor.service -n 20 --no-pager >&2 || true
+      fail "systemctl start zmq-adaptor"
+    fi
+  else
+    skip "starting the unit: systemd is not running here (PID 1 is $(ps -o comm= -p 1))"
+  fi
+  dpkg -P zmq-adaptor >"$tmp/dpkg.log" 2>&1 || { cat "$tmp/dpkg.log" >&2; fail "dpkg -P"; }
+  left=()
+  for f in "${owned[@]}"; do
+    # Shared directories (and usrmerge's /lib symlink) stay; files and links go.
+    if [ ! -d "$f" ] && { [ -L "$f" ] || [ -e "$f" ]; }; then left+=("$f"); fi
+  done
+  for f in /etc/zmq-adaptor /usr/share/doc/zmq-adaptor /etc/systemd/system/multi-user.target.wants/zmq-adaptor.service \
+    /etc/systemd/system/zmq-adaptor.service /var/lib/systemd/deb-systemd-helper-enabled/zmq-adaptor.service.dsh-also \
+    /var/lib/systemd/deb-systemd-helper-masked/zmq-adaptor.service; do
+    if [ -e "$f" ] || [ -L "$f" ]; then left+=("$f"); fi
+  done
+  getent passwd zmq-adaptor >/dev/null && left+=("user zmq-adaptor")
+  getent group zmq-adaptor >/dev/null && left+=("group zmq-adaptor")
+  check "dpkg -P leaves nothing (${#owned[@]} paths checked)${left[*]:+: ${left[*]}}" [ "${#left[@]}" -eq 0 ]
+fi
+
+if ((fails)); then
+  echo "test_install: $fails check(s) failed" >&2
+  exit 1
+fi
+echo "test_install: all checks passed"
