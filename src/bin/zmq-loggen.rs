@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use zmq_adaptor::Config;
 
-/// Logs COUNT records "<prefix>-NNNNNNN" (optionally with a topic) via the library.
+/// Logs COUNT records "PREFIX-NNNNNNN" (optionally with a topic) via the library.
 #[derive(Parser, Debug)]
 #[command(name = "zmq-loggen", version, about)]
 struct Cli {

@@ -1,7 +1,7 @@
 //! The C ABI. One file per C object: [`logger`] (the per-process logger) and
 //! [`proxy`] (the adaptor proxy handle). Every export runs inside
-//! [`ffi_boundary!`], so no panic crosses into C, and checks pointers with
-//! [`try_ref!`]/[`try_slice!`] before use.
+//! `ffi_boundary!`, so no panic crosses into C, and checks pointers with
+//! `try_ref!`/`try_slice!` before use.
 //!
 //! The exports are safe `extern "C"` functions taking raw pointers: C callers have no
 //! `unsafe`, so each function checks for NULL and documents what else it relies on.
