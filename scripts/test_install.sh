@@ -139,6 +139,49 @@ else
   skip "Lua module: luajit not installed"
 fi
 
+# --------------------------------------- 3b. the README's nginx snippet, as written
+# Real nginx (Debian's, modules from /usr/share/nginx/modules) with the installed
+# files: only paths are pointed into the DESTDIR/temp dir and a pid/log/temp prelude
+# added; a request must arrive at `zmq-adaptor tail` as a usage record.
+if command -v nginx >/dev/null && command -v curl >/dev/null && [ -e /usr/share/nginx/modules/ngx_http_lua_module.so ]; then
+  awk '/^```nginx$/{n++; on=1; next} /^```$/{on=0} on && n==1{print}' README.md >"$tmp/readme.nginx"
+  N=$tmp/nginx; mkdir -p "$N/logs"; ln -s /usr/share/nginx/modules "$N/modules"
+  hport=$(free_port "$PY"); zport=$(free_port "$PY")
+  {
+    grep '^load_module' "$tmp/readme.nginx"
+    echo "daemon off; worker_processes 1; pid $N/nginx.pid; error_log $N/logs/error.log;"
+    echo "events { worker_connections 64; }"
+    grep -v '^load_module' "$tmp/readme.nginx" | sed \
+      -e "s|\"/usr/local/|\"$D/usr/local/|g" \
+      -e "s|ipc:///run/zmq-adaptor/listen|ipc://$tmp/nlisten|" \
+      -e "s|listen 8080;|listen 127.0.0.1:$hport;|" \
+      -e "s|^http {|http { access_log off; client_body_temp_path $N/cb; proxy_temp_path $N/p; fastcgi_temp_path $N/f; uwsgi_temp_path $N/u; scgi_temp_path $N/s;|"
+  } >"$N/nginx.conf"
+  "$BIN" -b "ipc://$tmp/nlisten" -p "tcp://127.0.0.1:$zport" --ipc-mode 0666 --stats-interval 0 >/dev/null 2>&1 &
+  napid=$!; pids+=("$napid")
+  wait_file "$tmp/nlisten" || fail "adaptor for the nginx check did not start"
+  "$BIN" tail "tcp://127.0.0.1:$zport" --count 1 >"$tmp/ntail.out" 2>&1 &
+  ntp=$!; pids+=("$ntp")
+  nginx -p "$N" -c "$N/nginx.conf" >"$N/logs/stdout" 2>&1 &
+  ngpid=$!; pids+=("$ngpid")
+  body=""
+  for ((i = 0; i < 100; i++)); do
+    body=$(curl -s "http://127.0.0.1:$hport/readme-check?x=1" 2>/dev/null) && [ -n "$body" ] && break
+    sleep 0.1
+  done
+  st=0; wait_exit "$ntp" 10 || st=$?
+  if [ "$body" = ok ] && [ "$st" -eq 0 ] && grep -q 'readme-check' "$tmp/ntail.out"; then
+    ok "README nginx snippet: request -> zmq_logger -> adaptor -> tail: $(cut -c1-100 "$tmp/ntail.out")"
+  else
+    cat "$N/nginx.conf" "$N/logs/error.log" "$N/logs/stdout" "$tmp/ntail.out" >&2 2>/dev/null || true
+    fail "README nginx snippet delivers a record (body '$body', tail status $st)"
+  fi
+  stop_pid "$ngpid" QUIT 10 nginx
+  stop_pid "$napid" TERM 5 adaptor
+else
+  skip "README nginx snippet: needs nginx-core, libnginx-mod-http-lua and curl (scripts/deps.sh test)"
+fi
+
 # --------------------------------------------------------- 4. the unit's ExecStart
 # exercise_unit UNIT ROOT AS_USER: runs the unit's ExecStart (absolute paths taken
 # under ROOT) with bind/publish/ipc-group overridden on the command line, checks a
