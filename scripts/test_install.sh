@@ -92,6 +92,22 @@ fi
 needed=$(readelf -d "$tmp/readme_c" | grep -c "Shared library: \[libzmq_adaptor.so.$MAJOR\]" || true)
 check "the program needs libzmq_adaptor.so.$MAJOR" [ "$needed" -eq 1 ]
 
+cat >"$tmp/version.c" <<'C'
+#include <stdio.h>
+#include <string.h>
+#include <zmq_adaptor.h>
+int main(void)
+{
+    printf("%d.%d.%d %s %s\n", ZMQ_ADAPTOR_VERSION_MAJOR, ZMQ_ADAPTOR_VERSION_MINOR,
+           ZMQ_ADAPTOR_VERSION_PATCH, ZMQ_ADAPTOR_VERSION_STRING, zmq_adaptor_version());
+    return strcmp(zmq_adaptor_version(), ZMQ_ADAPTOR_VERSION_STRING) != 0;
+}
+C
+# shellcheck disable=SC2046
+cc -std=c11 -Wall -Wextra -Werror -o "$tmp/version" "$tmp/version.c" $(pc --cflags --libs) || fail "version.c compiles"
+vout=$(LD_LIBRARY_PATH=$D$P/lib "$tmp/version" || true)
+check "header macros and zmq_adaptor_version(): $vout" [ "$vout" = "$VERSION $VERSION $VERSION" ]
+
 # wait_file PATH: waits up to 10 s for PATH to exist.
 wait_file() { local i; for ((i = 0; i < 200; i++)); do [ -e "$1" ] && return 0; sleep 0.05; done; return 1; }
 # wait_exit PID SECONDS: waits for PID to exit; returns its status (124: still running).
