@@ -145,7 +145,8 @@ typedef struct zmq_adaptor_proxy_config {
   uint32_t linger_ms;
 } zmq_adaptor_proxy_config;
 
-// Proxy counters (messages and bytes, each side and direction).
+// Proxy counters: messages and bytes, each side and direction, and the record
+// accounting (`records_received == records_forwarded + records_dropped + records_backlog`).
 typedef struct zmq_adaptor_proxy_stats {
   // Messages received from publishers.
   uint64_t frontend_msgs_in;
@@ -165,6 +166,17 @@ typedef struct zmq_adaptor_proxy_stats {
   uint64_t backend_bytes_out;
   // Consumers connected now (0 when not tracked).
   uint64_t subscribers;
+  // Records received (a batch from a worker counts its records; duplicates of
+  // records already received do not count).
+  uint64_t records_received;
+  // Records handed to at least one matching consumer.
+  uint64_t records_forwarded;
+  // Records received that no consumer got (every reason).
+  uint64_t records_dropped;
+  // Records received and not yet forwarded or dropped.
+  uint64_t records_backlog;
+  // Records one or more lagging consumers missed while others got them.
+  uint64_t consumer_drops;
 } zmq_adaptor_proxy_stats;
 
 
