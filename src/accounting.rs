@@ -62,6 +62,9 @@ pub struct Accounting {
     pub subscriptions: AtomicU64,
     /// Consumers connected to the publish side (from socket events).
     pub consumers: Arc<AtomicU64>,
+    /// Publishers (nginx workers, `pub` tools) connected to the listen side (from
+    /// socket events).
+    pub publishers: Arc<AtomicU64>,
     /// Refused authentications (ZAP), when security is on.
     pub auth_failures: AtomicU64,
     /// Messages and bytes in from publishers, out to consumers.

@@ -165,6 +165,7 @@ pub fn render(acct: &Accounting, started: Instant, extra: Option<&ExtraFn>) -> S
         "Seconds since the adaptor started",
         started.elapsed().as_secs(),
     );
+    process_section(&mut reg, acct);
     if let Some(f) = extra {
         for e in f() {
             if e.counter {
@@ -178,6 +179,99 @@ pub fn render(acct: &Accounting, started: Instant, extra: Option<&ExtraFn>) -> S
     let _ = encode(&mut out, &reg);
     out
 }
+
+/// The process/socket section: build info, open peers, and the standard `process_*`
+/// series (file descriptors, memory, CPU, start time) Grafana's dashboards expect.
+fn process_section(reg: &mut Registry, acct: &Accounting) {
+    let info = Family::<Labels, Gauge>::default();
+    let (a, b, c) = zmq::version();
+    info.get_or_create(&vec![
+        ("version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+        ("libzmq".to_string(), format!("{a}.{b}.{c}")),
+        (
+            "curve".to_string(),
+            zmq::has("curve").unwrap_or(false).to_string(),
+        ),
+    ])
+    .set(1);
+    reg.register(
+        "zmq_adaptor_build_info",
+        "Always 1; labels: the adaptor's version, the libzmq it runs with, CURVE support",
+        info,
+    );
+    let peers = Family::<Labels, Gauge>::default();
+    for (side, n) in [
+        ("listen", Accounting::get(&acct.publishers)),
+        ("publish", Accounting::get(&acct.consumers)),
+    ] {
+        peers
+            .get_or_create(&vec![("side".to_string(), side.to_string())])
+            .set(n.min(i64::MAX as u64) as i64);
+    }
+    reg.register(
+        "zmq_adaptor_open_peers",
+        "Connections open now: listen = publishers (nginx workers), publish = consumers",
+        peers,
+    );
+    if let Ok(d) = std::fs::read_dir("/proc/self/fd") {
+        gauge(
+            reg,
+            "process_open_fds",
+            "Open file descriptors",
+            d.count() as u64,
+        );
+    }
+    // statm: size resident shared … in pages.
+    let page = {
+        // SAFETY: sysconf has no preconditions.
+        let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        if p > 0 {
+            p as u64
+        } else {
+            4096
+        }
+    };
+    if let Some(rss) = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+    {
+        gauge(
+            reg,
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes",
+            rss * page,
+        );
+    }
+    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: ru points to writable memory for one rusage; RUSAGE_SELF is valid.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr()) } == 0 {
+        // SAFETY: getrusage returned 0, so it filled the struct.
+        let ru = unsafe { ru.assume_init() };
+        let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        let cpu: Counter<f64, std::sync::atomic::AtomicU64> = Counter::default();
+        cpu.inc_by(secs(ru.ru_utime) + secs(ru.ru_stime));
+        reg.register(
+            "process_cpu_seconds",
+            "Total user and system CPU time spent in seconds",
+            cpu,
+        );
+    }
+    let start = PROCESS_START.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    });
+    gauge(
+        reg,
+        "process_start_time_seconds",
+        "Start time of the process since the Unix epoch, in seconds (first scrape or server start)",
+        *start,
+    );
+}
+
+/// Unix time the metrics server started (an approximation of the process start).
+static PROCESS_START: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
 
 /// A running `/metrics` HTTP endpoint. Stopped when dropped.
 pub struct MetricsServer {
@@ -193,6 +287,12 @@ impl MetricsServer {
         acct: Arc<Accounting>,
         extra: Option<ExtraFn>,
     ) -> Result<MetricsServer, String> {
+        let _ = PROCESS_START.get_or_init(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0)
+        });
         let server = tiny_http::Server::http(addr)
             .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))?;
         let bound = server

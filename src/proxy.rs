@@ -237,12 +237,13 @@ fn watch_both(
     labels: (&'static str, &'static str),
     events: &Option<EventSink>,
     connections: &Arc<AtomicU64>,
+    publishers: Option<&Arc<AtomicU64>>,
 ) -> Result<Vec<Monitor>, ProxyError> {
     let Some(sink) = events else {
         return Ok(Vec::new());
     };
     Ok(vec![
-        monitor::watch(ctx, frontend, labels.0, sink.clone(), None)?,
+        monitor::watch(ctx, frontend, labels.0, sink.clone(), publishers.cloned())?,
         monitor::watch(
             ctx,
             backend,
@@ -300,6 +301,7 @@ impl Proxy {
             ("listen", "publish"),
             &events,
             &connections,
+            Some(&acct.publishers),
         )?;
         let f = bind(&frontend, &cfg.listen)?;
         apply_ipc_permissions(&f, cfg)?;
@@ -352,6 +354,7 @@ impl Proxy {
             ("reverse-sub", "reverse-push"),
             &events,
             &connections,
+            None,
         )?;
         let f = if bind_listen {
             bind(&frontend, listen)?

@@ -186,3 +186,76 @@ fn config_file_runs_the_adaptor_and_flags_override_it() {
 fn publish_once(endpoint: &str) -> (Option<i32>, String) {
     run_pub(endpoint, &["--wait", "0.5"], b"from-pub\n")
 }
+
+/// `GET /metrics` over a plain TCP connection; the response body.
+fn scrape(addr: &str) -> String {
+    use std::net::TcpStream;
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+#[test]
+fn metrics_process_section_build_info_and_open_peers() {
+    use std::io::BufRead;
+    let dir = tempdir();
+    let listen = ipc(dir.path(), "listen");
+    let publish = free_tcp();
+    let mut a = spawn(&[
+        "-b",
+        &listen,
+        "-p",
+        &publish,
+        "--stats-interval",
+        "0",
+        "--metrics",
+        "127.0.0.1:0",
+    ]);
+    let mut lines = std::io::BufReader::new(a.0.stdout.take().unwrap()).lines();
+    let addr = lines
+        .by_ref()
+        .take(10)
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.split("metrics on http://")
+                .nth(1)
+                .map(|r| r.trim_end_matches("/metrics").to_string())
+        })
+        .expect("metrics address on stdout");
+    // One publisher on the listen side, two consumers on the publish side.
+    let ctx = zmq::Context::new();
+    let p = ctx.socket(zmq::PUB).unwrap();
+    p.set_linger(0).unwrap();
+    p.connect(&listen).unwrap();
+    let (_c1, _c2) = (Sub::connect(&publish, b""), Sub::connect(&publish, b"x"));
+    let start = Instant::now();
+    let mut body = scrape(&addr);
+    while !(body.contains("zmq_adaptor_open_peers{side=\"listen\"} 1")
+        && body.contains("zmq_adaptor_open_peers{side=\"publish\"} 2"))
+        && start.elapsed() < Duration::from_secs(10)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+        body = scrape(&addr);
+    }
+    let (x, y, z) = zmq::version();
+    for want in [
+        format!(
+            "zmq_adaptor_build_info{{version=\"{}\",libzmq=\"{x}.{y}.{z}\",curve=\"true\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        ),
+        "zmq_adaptor_open_peers{side=\"listen\"} 1".to_string(),
+        "zmq_adaptor_open_peers{side=\"publish\"} 2".to_string(),
+        "# TYPE zmq_adaptor_uptime_seconds gauge".to_string(),
+        "# TYPE process_open_fds gauge".to_string(),
+        "# TYPE process_resident_memory_bytes gauge".to_string(),
+        "process_cpu_seconds_total ".to_string(),
+        "# TYPE process_start_time_seconds gauge".to_string(),
+    ] {
+        assert!(body.contains(&want), "{want} in:\n{body}");
+    }
+    drop(p);
+    assert_eq!(a.term(Duration::from_secs(5)), Some(0));
+}
