@@ -150,7 +150,7 @@ pub struct Forwarder {
     pub frontend: zmq::Socket,
     /// Consumers' side.
     pub backend: zmq::Socket,
-    /// Commands: PAUSE, RESUME, TERMINATE, DRAIN <ms>, STATISTICS.
+    /// Commands: PAUSE, RESUME, TERMINATE, `DRAIN <ms>`, STATISTICS.
     pub control: zmq::Socket,
     /// Debug hook.
     pub capture: Option<CaptureFn>,
