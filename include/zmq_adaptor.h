@@ -231,9 +231,10 @@ int zmq_adaptor_log(const uint8_t *data, size_t len);
 // Thread-safe.
 int zmq_adaptor_publish(const uint8_t *topic, size_t topic_len, const uint8_t *data, size_t len);
 
-// Waits up to `timeout_ms` until every record queued in this process before the
-// call was handed to libzmq. Returns 0 then (also when nothing was ever logged),
-// `ZMQ_ADAPTOR_ERR_TIMEOUT` otherwise (records stay queued). Thread-safe; blocks
+// Waits up to `timeout_ms` until the adaptor acknowledged every record accepted in
+// this process before the call (or the record was given up as larger than the
+// adaptor takes, which is counted). Returns 0 then (also when nothing was ever
+// logged), `ZMQ_ADAPTOR_ERR_TIMEOUT` otherwise (records stay queued). Thread-safe; blocks
 // the caller only, never the request path of other threads.
 int zmq_adaptor_flush(uint32_t timeout_ms);
 
