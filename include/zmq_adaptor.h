@@ -14,15 +14,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// Version of this format, the last byte of every signature.
-#define VERSION 1
-
-// Bytes of a batch header.
-#define BATCH_HEADER ((((4 + 8) + 8) + 4) + 8)
-
-// Bytes added per record in a batch.
-#define RECORD_HEADER (2 + 4)
-
 // Result codes returned by every `zmq_adaptor_*` function.
 //
 // `ZMQ_ADAPTOR_OK` (0) is success; every other value names one failure.

@@ -17,6 +17,7 @@ pub mod log;
 pub mod logger;
 pub mod metrics;
 pub mod monitor;
+pub mod packed;
 pub mod proxy;
 pub mod queue;
 pub mod relay;

@@ -94,6 +94,8 @@ pub struct ProxyConfig {
     pub max_message: usize,
     /// How long a graceful stop forwards the backlog before giving up.
     pub drain_timeout: Duration,
+    /// Where the packed stream is published (XPUB, bound), and its compression.
+    pub packed: Option<(String, crate::packed::Compression)>,
 }
 
 impl Default for ProxyConfig {
@@ -111,6 +113,7 @@ impl Default for ProxyConfig {
             backlog_bytes: 256 << 20,
             max_message: 16 << 20,
             drain_timeout: Duration::from_secs(5),
+            packed: None,
         }
     }
 }
@@ -271,6 +274,8 @@ struct Sides {
     bound: (String, String),
     /// Graceful stop bound.
     drain_timeout: Duration,
+    /// The packed stream's socket and compression.
+    packed: Option<(zmq::Socket, crate::packed::Compression)>,
 }
 
 impl Proxy {
@@ -305,6 +310,17 @@ impl Proxy {
         apply_ipc_permissions(&f, cfg)?;
         let b = bind(&backend, &cfg.publish)?;
         apply_ipc_permissions(&b, cfg)?;
+        let packed = match &cfg.packed {
+            Some((ep, c)) => {
+                let s = ctx.socket(zmq::XPUB)?;
+                s.set_linger(cfg.linger.as_millis() as i32)?;
+                s.set_sndhwm(cfg.publish_hwm)?;
+                let bound = bind(&s, ep)?;
+                apply_ipc_permissions(&bound, cfg)?;
+                Some((s, *c))
+            }
+            None => None,
+        };
         // Subscribe upstream to everything, independent of downstream consumers.
         frontend.send(&[1u8][..], 0)?;
         Self::run(
@@ -322,6 +338,7 @@ impl Proxy {
                 }),
                 bound: (f, b),
                 drain_timeout: cfg.drain_timeout,
+                packed,
             },
         )
     }
@@ -376,6 +393,7 @@ impl Proxy {
                 limits: None,
                 bound: (f, b),
                 drain_timeout: Duration::ZERO,
+                packed: None,
             },
         )
     }
@@ -399,6 +417,7 @@ impl Proxy {
             monitors,
             acct,
             drain_timeout,
+            packed,
         } = sides;
         let a2 = acct.clone();
         let thread = std::thread::Builder::new()
@@ -406,7 +425,12 @@ impl Proxy {
             .spawn(move || {
                 let r = match limits {
                     Some(limits) => {
-                        Forwarder::new(frontend, backend, ctl_proxy, capture, a2, limits).run()
+                        let f = Forwarder::new(frontend, backend, ctl_proxy, capture, a2, limits);
+                        match packed {
+                            Some((s, c)) => f.with_packed(s, c),
+                            None => Ok(f),
+                        }
+                        .and_then(|mut f| f.run())
                     }
                     None => Relay {
                         frontend,

@@ -34,6 +34,8 @@ fn records_flow_through_the_adaptor_to_an_independent_subscriber() {
         &listen,
         "-n",
         "100000",
+        "--queue-records",
+        "200000",
         "--prefix",
         "x",
         "--flush-ms",

@@ -66,9 +66,20 @@ struct Cli {
     /// Bytes held at most between workers and consumers.
     #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
     backlog_bytes: usize,
+    /// Also publish the batches as they are (packed stream, for high-throughput consumers).
+    #[arg(long, value_name = "ENDPOINT")]
+    publish_packed: Option<String>,
+    /// Compression of the packed stream.
+    #[arg(long, value_name = "none|zstd|lz4", default_value = "none", value_parser = parse_compression)]
+    packed_compression: zmq_adaptor::packed::Compression,
     /// Largest message a publisher may send; workers pack batches below it.
     #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
     max_message_bytes: usize,
+}
+
+fn parse_compression(s: &str) -> Result<zmq_adaptor::packed::Compression, String> {
+    zmq_adaptor::packed::Compression::parse(s)
+        .ok_or_else(|| format!("'{s}' is not one of none, zstd, lz4"))
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
@@ -121,6 +132,7 @@ fn main() -> ExitCode {
             backlog_records: cli.backlog_records.max(1),
             backlog_bytes: cli.backlog_bytes.max(1),
             max_message: cli.max_message_bytes.max(1024),
+            packed: cli.publish_packed.map(|ep| (ep, cli.packed_compression)),
             ..ProxyConfig::default()
         },
         debug: cli.debug || cli.test || cli.reverse_test,
