@@ -12,13 +12,16 @@ use std::time::{Duration, Instant};
 
 const LOGGEN: &str = env!("CARGO_BIN_EXE_zmq-loggen");
 
-/// A SUB on the packed stream decoding with `zmq_adaptor::packed::decode`.
-fn packed_sub(
-    endpoint: &str,
-) -> (
-    std::thread::JoinHandle<Vec<Vec<Vec<u8>>>>,
+/// Messages as lists of frames.
+type Msgs = Vec<Vec<Vec<u8>>>;
+/// The decoding thread and its stop flag.
+type PackedSub = (
+    std::thread::JoinHandle<Msgs>,
     std::sync::Arc<std::sync::atomic::AtomicBool>,
-) {
+);
+
+/// A SUB on the packed stream decoding with `zmq_adaptor::packed::decode`.
+fn packed_sub(endpoint: &str) -> PackedSub {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let st = stop.clone();
     let ep = endpoint.to_string();
