@@ -126,13 +126,13 @@ sub check_prerequisites {
         unless -x $ADAPTOR_BIN;
     my $mod = "$LIBDIR/zmq_logger.so";
     my $built = "$LIBDIR/libzmq_logger.so";
+    # Never cp onto zmq_logger.so: a running nginx has it mapped (see README,
+    # "Upgrading a live module"); make module replaces it with a new file + rename.
     if (!-e $mod) {
-        bail "$mod not found: run make build (cargo build --release --workspace && "
-            . "cp target/release/libzmq_logger.so target/release/zmq_logger.so)";
+        bail "$mod not found: run make build (cargo build --release --workspace && make module)";
     }
     if (-e $built && (stat $built)[9] > (stat $mod)[9]) {
-        bail "$mod is older than $built: copy it again "
-            . "(cp target/release/libzmq_logger.so target/release/zmq_logger.so)";
+        bail "$mod is older than $built: run make module (atomic replace)";
     }
     bail "$LIBDIR/libzmq_adaptor.so not found" unless -e "$LIBDIR/libzmq_adaptor.so";
     bail "$PYTHON cannot import zmq (install python3-zmq or set PYTHON)"
