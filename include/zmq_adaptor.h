@@ -40,6 +40,9 @@
 // Longest exit wait (`linger_ms`): 600 s.
 #define ZMQ_ADAPTOR_MAX_LINGER_MS 600000
 
+// Longest ipc path: `sun_path` holds 108 bytes, the terminating NUL included.
+#define MAX_IPC_PATH 107
+
 // Result codes returned by every `zmq_adaptor_*` function.
 //
 // `ZMQ_ADAPTOR_OK` (0) is success; every other value names one failure.
@@ -73,6 +76,8 @@ typedef enum zmq_adaptor_result {
   ZMQ_ADAPTOR_ERR_TOPIC_TOO_LARGE = 12,
   // The proxy handle was already stopped.
   ZMQ_ADAPTOR_ERR_STOPPED = 13,
+  // The ipc path is held by another running adaptor or proxy (its `PATH.lock`).
+  ZMQ_ADAPTOR_ERR_IN_USE = 14,
 } zmq_adaptor_result;
 
 // An adaptor proxy running in this process. Opaque; created by
@@ -255,7 +260,9 @@ int zmq_adaptor_zmq_has(const char *capability);
 // `cfg` is borrowed (NULL = all defaults); `out` must not be NULL
 // (`ZMQ_ADAPTOR_ERR_NULL`). On success the caller owns `*out` and must release it
 // with `zmq_adaptor_proxy_stop`; on failure `*out` is set to NULL and the code says
-// why (`ZMQ_ADAPTOR_ERR_BAD_ENDPOINT`, `ZMQ_ADAPTOR_ERR_ZMQ` for a bind failure).
+// why (`ZMQ_ADAPTOR_ERR_BAD_ENDPOINT`, `ZMQ_ADAPTOR_ERR_IN_USE` when another adaptor
+// or proxy holds an ipc path (of two starting at once exactly one wins),
+// `ZMQ_ADAPTOR_ERR_ZMQ` for another bind failure).
 // Thread-safe.
 int zmq_adaptor_proxy_start(const struct zmq_adaptor_proxy_config *cfg,
                             struct zmq_adaptor_proxy **out);

@@ -209,34 +209,65 @@ impl Config {
     }
 }
 
+/// Longest ipc path: `sun_path` holds 108 bytes, the terminating NUL included.
+pub const MAX_IPC_PATH: usize = 107;
+
 /// Syntax check of a ZeroMQ endpoint, so a typo fails at configure time rather than
 /// leaving libzmq retrying silently.
 pub fn validate_endpoint(endpoint: &str) -> Result<()> {
-    let bad = Err(R::ZMQ_ADAPTOR_ERR_BAD_ENDPOINT);
+    match endpoint_problem(endpoint) {
+        None => Ok(()),
+        Some(_) => Err(R::ZMQ_ADAPTOR_ERR_BAD_ENDPOINT),
+    }
+}
+
+/// Why `endpoint` can never work, in words, or None when its syntax is fine:
+/// `tcp://host:port` (host `*`, a name, an IPv4 address or `[IPv6]`; port 0..65535
+/// or `*`), `ipc://path` (at most [`MAX_IPC_PATH`] bytes) or `inproc://name`.
+pub fn endpoint_problem(endpoint: &str) -> Option<String> {
+    let expected = "expected tcp://host:port, ipc:///path or inproc://name";
     let Some((transport, address)) = endpoint.split_once("://") else {
-        return bad;
+        return Some(expected.into());
     };
-    if address.is_empty() || address.bytes().any(|b| b.is_ascii_whitespace() || b == 0) {
-        return bad;
+    if address.is_empty() {
+        return Some(format!("empty address; {expected}"));
+    }
+    if address.bytes().any(|b| b.is_ascii_whitespace() || b == 0) {
+        return Some("the address contains white space or NUL".into());
     }
     match transport {
-        "ipc" | "inproc" => Ok(()),
+        "ipc" if address.len() > MAX_IPC_PATH => Some(format!(
+            "the ipc path is {} bytes long; at most {MAX_IPC_PATH} fit a unix socket address",
+            address.len()
+        )),
+        "ipc" | "inproc" => None,
         "tcp" => {
-            // host:port, where host may be `*`, a name, an IPv4 address or [v6].
             let Some((host, port)) = address.rsplit_once(':') else {
-                return bad;
+                return Some("tcp endpoints need a port: tcp://host:port".into());
             };
             let host = host.rsplit_once(';').map_or(host, |(_, h)| h);
             if host.is_empty() {
-                return bad;
+                return Some("tcp endpoints need a host: tcp://host:port".into());
             }
-            if port == "*" || port.parse::<u16>().is_ok() {
-                Ok(())
-            } else {
-                bad
+            if port != "*" && port.parse::<u16>().is_err() {
+                return Some(format!("port '{port}' is not 0..65535 or *"));
             }
+            if let Some(v6) = host.strip_prefix('[') {
+                let ok = v6
+                    .strip_suffix(']')
+                    .is_some_and(|a| a.parse::<std::net::Ipv6Addr>().is_ok());
+                return (!ok).then(|| format!("'{host}' is not an IPv6 address"));
+            }
+            // All digits and dots: meant as an IPv4 address, and it must be one
+            // (libzmq would take 256.1.1.1 for a host name that never resolves).
+            if host.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+                && host.parse::<std::net::Ipv4Addr>().is_err()
+            {
+                return Some(format!("'{host}' is not an IPv4 address"));
+            }
+            None
         }
-        _ => bad,
+        other => Some(format!("unknown transport '{other}'; {expected}")),
     }
 }
 
@@ -293,6 +324,10 @@ mod tests {
             "ipc://",
             "nonsense",
             "tcp://a b:5",
+            "tcp://256.1.1.1:5",
+            "tcp://1.2.3:5",
+            "tcp://[::g]:5",
+            "tcp://[::1:5",
         ] {
             assert_eq!(
                 validate_endpoint(bad),
@@ -300,6 +335,12 @@ mod tests {
                 "{bad}"
             );
         }
+        let long = format!("ipc:///{}", "a".repeat(MAX_IPC_PATH));
+        assert!(endpoint_problem(&long).unwrap().contains("at most 107"));
+        assert_eq!(endpoint_problem(&long[..long.len() - 1]), None);
+        assert!(endpoint_problem("tcp://256.1.1.1:5")
+            .unwrap()
+            .contains("not an IPv4 address"));
     }
 
     #[test]
@@ -390,7 +431,10 @@ mod tests {
         ];
         for (c, field, msg) in cases {
             let e = c.check().unwrap_err();
-            assert_eq!((e.code, e.field, e.message.as_str()), (R::ZMQ_ADAPTOR_ERR_BAD_CONFIG, field, msg));
+            assert_eq!(
+                (e.code, e.field, e.message.as_str()),
+                (R::ZMQ_ADAPTOR_ERR_BAD_CONFIG, field, msg)
+            );
         }
         // The bounds themselves are accepted.
         let edge = Config {
@@ -410,7 +454,10 @@ mod tests {
         }
         .check()
         .unwrap_err();
-        assert_eq!((e.code, e.field), (R::ZMQ_ADAPTOR_ERR_BAD_ENDPOINT, "endpoint"));
+        assert_eq!(
+            (e.code, e.field),
+            (R::ZMQ_ADAPTOR_ERR_BAD_ENDPOINT, "endpoint")
+        );
         assert_eq!(limit("queue_records").map(|l| l.max), Some(1 << 20));
         assert!(limit("nope").is_none());
         assert!(check_field("nope", 1).is_err());

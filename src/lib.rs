@@ -11,6 +11,7 @@ pub mod config;
 mod drainer;
 pub mod error;
 pub mod ffi;
+pub mod ipc_lock;
 pub mod logger;
 pub mod monitor;
 pub mod proxy;

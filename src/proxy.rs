@@ -12,6 +12,7 @@
 //! The same loop drives the optional reverse channel (SUB → PUSH), where a PUSH with
 //! no peer holds messages back the same way.
 
+use crate::ipc_lock::{self, IpcLock, LockError};
 use crate::monitor::{self, EventSink, Monitor};
 use crate::zmq_util;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -40,6 +41,8 @@ pub enum ProxyError {
     InUse(String),
     /// Setting the IPC socket file's mode or group failed.
     IpcPermissions(String),
+    /// The IPC path's lock file (`PATH.lock`) cannot be used.
+    IpcLock(String),
     /// Any other libzmq error.
     Zmq(zmq::Error),
 }
@@ -57,12 +60,22 @@ impl std::fmt::Display for ProxyError {
                 "{p} is in use by a running process (another adaptor?); refusing to steal it"
             ),
             ProxyError::IpcPermissions(m) => write!(f, "ipc socket permissions: {m}"),
+            ProxyError::IpcLock(m) => f.write_str(m),
             ProxyError::Zmq(e) => write!(f, "libzmq: {e}"),
         }
     }
 }
 
 impl std::error::Error for ProxyError {}
+
+impl From<LockError> for ProxyError {
+    fn from(e: LockError) -> Self {
+        match e {
+            LockError::Held(p) => ProxyError::InUse(p.display().to_string()),
+            LockError::Unusable(m) => ProxyError::IpcLock(m),
+        }
+    }
+}
 
 impl From<zmq::Error> for ProxyError {
     fn from(e: zmq::Error) -> Self {
@@ -154,6 +167,8 @@ pub struct Proxy {
     counters: Arc<Counters>,
     /// Endpoints actually bound (wildcard ports resolved): frontend, backend.
     bound: (String, String),
+    /// Locks of the ipc paths bound, held while the proxy runs.
+    _locks: Vec<IpcLock>,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
@@ -203,8 +218,18 @@ fn apply_ipc_permissions(endpoint: &str, cfg: &ProxyConfig) -> Result<(), ProxyE
     Ok(())
 }
 
-fn bind(sock: &zmq::Socket, endpoint: &str) -> Result<String, ProxyError> {
+/// Binds `sock`; for an ipc path, first takes its lock (kept in `locks`), so of two
+/// proxies binding the same path at once exactly one proceeds.
+fn bind(
+    sock: &zmq::Socket,
+    endpoint: &str,
+    locks: &mut Vec<IpcLock>,
+) -> Result<String, ProxyError> {
     validate(endpoint)?;
+    // Abstract-namespace sockets (`@name`) have no file; the kernel refuses a second bind.
+    if let Some(path) = ipc_path(endpoint).filter(|p| !p.starts_with('@')) {
+        locks.push(ipc_lock::acquire(std::path::Path::new(path))?);
+    }
     check_ipc_free(endpoint)?;
     sock.bind(endpoint).map_err(|err| ProxyError::Bind {
         endpoint: endpoint.to_string(),
@@ -257,6 +282,8 @@ struct Sides {
     gate_on_subscriptions: bool,
     /// Bound/connected endpoints, wildcards resolved.
     bound: (String, String),
+    /// Locks of the ipc paths bound.
+    locks: Vec<IpcLock>,
 }
 
 impl Proxy {
@@ -286,9 +313,10 @@ impl Proxy {
             &events,
             &counters,
         )?;
-        let f = bind(&frontend, &cfg.listen)?;
+        let mut locks = Vec::new();
+        let f = bind(&frontend, &cfg.listen, &mut locks)?;
         apply_ipc_permissions(&f, cfg)?;
-        let b = bind(&backend, &cfg.publish)?;
+        let b = bind(&backend, &cfg.publish, &mut locks)?;
         apply_ipc_permissions(&b, cfg)?;
         // Subscribe upstream to everything, independent of downstream consumers.
         frontend.send(&[1u8][..], 0)?;
@@ -302,6 +330,7 @@ impl Proxy {
                 counters,
                 gate_on_subscriptions: true,
                 bound: (f, b),
+                locks,
             },
         )
     }
@@ -332,8 +361,9 @@ impl Proxy {
             &events,
             &counters,
         )?;
+        let mut locks = Vec::new();
         let f = if bind_listen {
-            bind(&frontend, listen)?
+            bind(&frontend, listen, &mut locks)?
         } else {
             validate(listen)?;
             frontend.connect(listen).map_err(|err| ProxyError::Bind {
@@ -342,7 +372,7 @@ impl Proxy {
             })?;
             listen.to_string()
         };
-        let b = bind(&backend, push)?;
+        let b = bind(&backend, push, &mut locks)?;
         apply_ipc_permissions(&b, cfg)?;
         Self::run(
             ctx,
@@ -354,6 +384,7 @@ impl Proxy {
                 counters,
                 gate_on_subscriptions: false,
                 bound: (f, b),
+                locks,
             },
         )
     }
@@ -376,6 +407,7 @@ impl Proxy {
             bound,
             monitors,
             counters,
+            locks,
         } = sides;
         let c2 = counters.clone();
         let thread = std::thread::Builder::new()
@@ -404,6 +436,7 @@ impl Proxy {
             monitors,
             counters,
             bound,
+            _locks: locks,
         })
     }
 

@@ -2,8 +2,8 @@
 
 use super::{ffi_boundary, try_cstr, try_ref, try_slice};
 use crate::config::{check_field, Config, ConfigError, DEFAULT_ENDPOINT, MAX_RECORD_BYTES};
-use crate::queue::MAX_TOPIC;
 use crate::error::zmq_adaptor_result as R;
+use crate::queue::MAX_TOPIC;
 use crate::stats::zmq_adaptor_stats;
 use std::os::raw::{c_char, c_int};
 use std::time::Duration;

@@ -739,7 +739,7 @@ fn zmq_logger(lua: &Lua) -> LuaResult<LuaTable> {
         })?,
     )?;
     let errors = lua.create_table()?;
-    for code in 0..=13 {
+    for code in 0..=14 {
         errors.raw_set(code, a.strerror(code))?;
     }
     native.set("errors", errors)?;
