@@ -69,4 +69,6 @@ GET /t
 --- response_body
 niltimed out
 --- error_log
-3 record(s) not delivered at exit
+zmq_logger
+undelivered=3 
+3 record(s) not delivered

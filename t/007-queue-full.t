@@ -88,7 +88,9 @@ GET /t
 true
 enqueued=4 dropped_queue_full=2 queue_bytes=100
 --- error_log
-4 record(s) not delivered at exit
+zmq_logger
+undelivered=4 
+4 record(s) not delivered
 
 
 
@@ -122,4 +124,6 @@ ok
 --- steps
 request GET /stats
 --- error_log
-10 record(s) not delivered at exit
+zmq_logger
+undelivered=10 
+10 record(s) not delivered

@@ -269,7 +269,7 @@ pub extern "C" fn zmq_adaptor_publish(
 fn refuse_oversize(code: R) -> c_int {
     match crate::logger::get() {
         Ok(l) => {
-            l.queue().refuse_too_large();
+            l.refuse_too_large();
             code as c_int
         }
         Err(e) => e as c_int,
