@@ -40,9 +40,6 @@
 // Longest exit wait (`linger_ms`): 600 s.
 #define ZMQ_ADAPTOR_MAX_LINGER_MS 600000
 
-// Longest ipc path: `sun_path` holds 108 bytes, the terminating NUL included.
-#define MAX_IPC_PATH 107
-
 // Version of this format, the last byte of every signature.
 #define VERSION 1
 
