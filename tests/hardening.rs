@@ -86,7 +86,7 @@ fn adaptor_flags_and_endpoints_that_cannot_work_exit_2_with_a_message() {
         ),
         (
             vec!["--stats-interval".into(), "1e30".into()],
-            "from 0 (never) to 86400",
+            "between 0 and 86400",
         ),
         (
             vec!["--ipc-mode".into(), "7777".into()],
