@@ -345,9 +345,10 @@ fn two_in_process_proxies_on_one_ipc_path_exactly_one_wins_every_round() {
     use zmq_adaptor::zmq_adaptor_result as R;
     let dir = tempdir();
     let listen = std::ffi::CString::new(ipc(dir.path(), "listen")).unwrap();
-    // Many contenders per round widen the window a connect-then-bind check leaves.
+    // Many contenders and rounds: without the lock (the former connect-then-bind
+    // check alone) two proxies "won" the same path within 50 rounds here.
     let contenders = 6;
-    for round in 0..20 {
+    for round in 0..200 {
         let barrier = Arc::new(Barrier::new(contenders));
         let handles: Vec<_> = (0..contenders)
             .map(|_| {
