@@ -94,6 +94,10 @@ typedef struct DropReason DropReason;
 // `zmq_adaptor_proxy_start`, released by `zmq_adaptor_proxy_stop`.
 typedef struct zmq_adaptor_proxy zmq_adaptor_proxy;
 
+// A log callback: `(level, message, length, user)`; see
+// `zmq_adaptor_set_log_callback`.
+typedef void (*zmq_adaptor_log_fn)(int level, const char *msg, size_t len, void *user);
+
 // Logger settings for `zmq_adaptor_configure`. Fill with
 // `zmq_adaptor_config_init` first; a zero (or NULL `endpoint`) field means "default".
 typedef struct zmq_adaptor_config {
@@ -216,6 +220,17 @@ typedef struct zmq_adaptor_proxy_stats {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+// Sends the library's messages to `cb` instead of standard error (NULL restores
+// standard error). `cb` receives a syslog level (3 error, 4 warning, 5 notice,
+// 6 info), the message (`len` bytes, not NUL-terminated, valid during the call
+// only) and `user`. It may be called from the library's drainer thread and from the
+// process's `atexit` handlers, so it must be thread-safe and must not call back
+// into the library. The message at process exit that carries `undelivered=N` is
+// logged at level 5 (notice), or 3 (error) when N > 0.
+//
+// Both pointers are stored, not dereferenced now; `user` may be NULL. Thread-safe.
+int zmq_adaptor_set_log_callback(zmq_adaptor_log_fn cb, void *user);
 
 // Fills `cfg` with the defaults (endpoint NULL = default endpoint).
 //

@@ -69,6 +69,7 @@ GET /t
 --- response_body
 niltimed out
 --- error_log
-zmq_logger
+[error]
+zmq_logger: exit: 
 undelivered=3 
 3 record(s) not delivered

@@ -88,7 +88,8 @@ GET /t
 true
 enqueued=4 dropped_queue_full=2 queue_bytes=100
 --- error_log
-zmq_logger
+[error]
+zmq_logger: exit: 
 undelivered=4 
 4 record(s) not delivered
 
@@ -124,6 +125,7 @@ ok
 --- steps
 request GET /stats
 --- error_log
-zmq_logger
+[error]
+zmq_logger: exit: 
 undelivered=10 
 10 record(s) not delivered
