@@ -35,4 +35,6 @@ reload
 old_workers_gone 2 TODO the exit hook waits linger_ms (2 s) after worker_shutdown_timeout
 load_wait
 --- error_log
+[error]
+zmq_logger: exit: accepted=20 delivered=0 undelivered=20 
 not delivered
