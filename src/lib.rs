@@ -13,6 +13,7 @@ mod drainer;
 pub mod error;
 pub mod ffi;
 pub mod forward;
+pub mod ipc_lock;
 pub mod log;
 pub mod logger;
 pub mod metrics;
