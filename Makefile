@@ -18,7 +18,7 @@ MAJOR := $(firstword $(subst ., ,$(VERSION)))
 STRIP ?= strip
 STRIP_FLAGS := --remove-section=.comment --remove-section=.note
 
-.PHONY: deps deps-build build demo test test-cargo test-nginx test-install check-header lint doc \
+.PHONY: deps deps-build build module demo test test-cargo test-nginx test-install check-header lint doc \
 	bench install deb clean
 
 deps:
@@ -29,7 +29,7 @@ deps-build:
 
 build: deps-build
 	$(CARGO) build --release --workspace --bins --lib
-	cp $(REL)/libzmq_logger.so $(REL)/zmq_logger.so
+	$(MAKE) --no-print-directory module
 	ln -sfn libzmq_adaptor.so $(REL)/libzmq_adaptor.so.$(MAJOR)
 	mkdir -p $(DIST)
 	$(STRIP) --strip-unneeded $(STRIP_FLAGS) -o $(DIST)/libzmq_adaptor.so.$(VERSION) $(REL)/libzmq_adaptor.so
@@ -38,6 +38,12 @@ build: deps-build
 	$(STRIP) $(STRIP_FLAGS) -o $(DIST)/zmq-loggen $(REL)/zmq-loggen
 	[ ! -e $(REL)/ngx_http_zmq_log_module.so ] || \
 	  $(STRIP) --strip-unneeded $(STRIP_FLAGS) -o $(DIST)/ngx_http_zmq_log_module.so $(REL)/ngx_http_zmq_log_module.so
+
+# The Lua module's name is zmq_logger.so. Replaced atomically (new file, then rename):
+# a running nginx keeps its mapping of the old file intact. Never cp or install onto
+# a module or library that nginx may have loaded.
+module:
+	scripts/install_atomic.sh 0755 $(REL)/libzmq_logger.so $(REL)/zmq_logger.so
 
 demo: deps build
 	scripts/demo.sh

@@ -19,7 +19,7 @@ BUILD=(
 )
 TEST=(
   nginx-core libnginx-mod-http-lua lua-resty-core luajit2 libluajit2-5.1-dev
-  python3 python3-zmq
+  python3 python3-zmq python3-zstandard
   wrk libtest-base-perl
   lintian
   nats-server

@@ -47,25 +47,28 @@ need zmq_logger.so target/release/libzmq_logger.so
 need zmq-adaptor target/release/zmq-adaptor
 need zmq-loggen target/release/zmq-loggen
 
-# `install` writes a new file and renames nothing in place: a running process that
-# has the old library mapped keeps its copy.
+# Libraries, modules and binaries are replaced atomically (new file, then rename,
+# scripts/install_atomic.sh): a running nginx or adaptor that has the old file
+# mapped keeps its intact inode.
 dirs=("$BINDIR" "$LIBDIR" "$LIBDIR/pkgconfig" "$INCLUDEDIR" "$LUA_CMOD_DIR"
       "$LUA_LMOD_DIR/resty/zmq_logger" "$SYSTEMD_UNIT_DIR" "$SYSCONFDIR/zmq-adaptor" "$DOCDIR")
 for d in "${dirs[@]}"; do install -d -m 0755 "$DESTDIR$d"; done
 
-install -m 0644 "$DIST/libzmq_adaptor.so.$VERSION" "$DESTDIR$LIBDIR/"
+scripts/install_atomic.sh 0644 "$DIST/libzmq_adaptor.so.$VERSION" "$DESTDIR$LIBDIR/libzmq_adaptor.so.$VERSION"
 ln -sfn "libzmq_adaptor.so.$VERSION" "$DESTDIR$LIBDIR/libzmq_adaptor.so.$MAJOR"
 ln -sfn "libzmq_adaptor.so.$MAJOR" "$DESTDIR$LIBDIR/libzmq_adaptor.so"
 install -m 0644 include/zmq_adaptor.h "$DESTDIR$INCLUDEDIR/"
-install -m 0644 "$DIST/zmq_logger.so" "$DESTDIR$LUA_CMOD_DIR/"
+scripts/install_atomic.sh 0644 "$DIST/zmq_logger.so" "$DESTDIR$LUA_CMOD_DIR/zmq_logger.so"
 install -m 0644 lua/resty/zmq_logger/*.lua "$DESTDIR$LUA_LMOD_DIR/resty/zmq_logger/"
-install -m 0755 "$DIST/zmq-adaptor" "$DIST/zmq-loggen" "$DESTDIR$BINDIR/"
+for b in zmq-adaptor zmq-loggen; do
+  scripts/install_atomic.sh 0755 "$DIST/$b" "$DESTDIR$BINDIR/$b"
+done
 ln -sfn zmq-adaptor "$DESTDIR$BINDIR/api-gateway-zmq-adaptor"
 # The nginx dynamic module, when it was built (needs nginx-dev).
 if [ -e "$DIST/ngx_http_zmq_log_module.so" ]; then
   need ngx_http_zmq_log_module.so target/release/ngx_http_zmq_log_module.so
   install -d -m 0755 "$DESTDIR$NGINX_MODULE_DIR"
-  install -m 0644 "$DIST/ngx_http_zmq_log_module.so" "$DESTDIR$NGINX_MODULE_DIR/"
+  scripts/install_atomic.sh 0644 "$DIST/ngx_http_zmq_log_module.so" "$DESTDIR$NGINX_MODULE_DIR/ngx_http_zmq_log_module.so"
 fi
 
 # libdir in the .pc file relative to ${prefix} when below it, so

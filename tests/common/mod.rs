@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests: real ZeroMQ peers, real processes.
 #![allow(dead_code)]
 
+pub mod adaptor;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
