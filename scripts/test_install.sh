@@ -200,8 +200,12 @@ fi
 
 # --------------------------------------------------------- 4. the unit's ExecStart
 # exercise_unit UNIT ROOT AS_USER: runs the unit's ExecStart (absolute paths taken
-# under ROOT) with bind/publish/ipc-group overridden on the command line, checks a
-# pub -> adaptor -> tail round trip and that SIGTERM stops it with status 0.
+# under ROOT) as systemd would: as the unit's user, with a runtime directory made
+# like RuntimeDirectory= (a temp dir standing in for /run/zmq-adaptor: the config
+# file ExecStart names is used through a copy with that one path changed). The
+# publish port is overridden on the command line (a free one), and the ipc group
+# too when no service group exists. Checks a pub -> adaptor -> tail round trip and
+# that SIGTERM stops it with status 0.
 exercise_unit() {
   local unit=$1 root=$2 user=$3 rundir=$tmp/run-$RANDOM port exec_start
   for want in NoNewPrivileges=yes ProtectSystem=strict RuntimeDirectory=zmq-adaptor \
@@ -210,20 +214,31 @@ exercise_unit() {
   done
   exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
   read -r -a cmd <<<"$exec_start"
-  local i
-  for i in "${!cmd[@]}"; do [[ ${cmd[$i]} == /* ]] && cmd[$i]=$root${cmd[$i]}; done
+  local i conf=""
+  for i in "${!cmd[@]}"; do
+    [[ ${cmd[$i]} == /* ]] && cmd[$i]=$root${cmd[$i]}
+    if [ "$i" -gt 0 ] && [ "${cmd[$((i - 1))]}" = --config ]; then
+      conf=$rundir.toml
+      sed "s|/run/zmq-adaptor/|$rundir/|g" "${cmd[$i]}" >"$conf"
+      cmd[$i]=$conf
+    fi
+  done
+  [ -n "$conf" ] || fail "$unit: ExecStart has no --config FILE"
   mkdir -p "$rundir"
-  local group prefix=()
+  local group prefix=() extra=()
   group=$(id -gn)
   if [ -n "$user" ]; then
     chown "$user:$user" "$rundir"; group=$user
+    chmod 0644 "$conf"
     # As systemd would: the process itself runs as the user (signals reach it).
     prefix=(setpriv "--reuid=$user" "--regid=$user" --init-groups --)
+  else
+    extra=(--ipc-group "$group")
   fi
   chmod 0750 "$rundir"
   port=$(free_port "$PY")
-  "${prefix[@]}" "${cmd[@]}" -b "ipc://$rundir/listen" -p "tcp://127.0.0.1:$port" \
-    --ipc-group "$group" --stats-interval 0.2 >"$tmp/unit.out" 2>"$tmp/unit.err" &
+  "${prefix[@]}" "${cmd[@]}" -p "tcp://127.0.0.1:$port" "${extra[@]}" --stats-interval 0.2 \
+    >"$tmp/unit.out" 2>"$tmp/unit.err" &
   local upid=$!; pids+=("$upid")
   if ! wait_file "$rundir/listen"; then
     cat "$tmp/unit.out" "$tmp/unit.err" >&2

@@ -386,11 +386,11 @@ mod tests {
 
     #[test]
     fn config_file_sets_flags_and_the_command_line_overrides_it() {
-        let file = "publish = \"tcp://127.0.0.1:7001\"\nbind = \"ipc:///run/x/listen\"\n\
+        let file = "publish = \"tcp://127.0.0.1:7001\"\nbind = \"ipc:///tmp/zmq-adaptor-cfg-test\"\n\
                     stats-interval = 5\nipc-mode = \"0660\"\ndebug = true\nlisten-hwm = 1000\n";
         let c = parse(file, &[]).unwrap();
         assert_eq!(c.publish, "tcp://127.0.0.1:7001");
-        assert_eq!(c.listen, "ipc:///run/x/listen");
+        assert_eq!(c.listen, "ipc:///tmp/zmq-adaptor-cfg-test");
         assert_eq!(c.stats_interval, 5.0);
         assert_eq!(c.ipc_mode, Some(0o660));
         assert!(c.debug);
@@ -398,7 +398,7 @@ mod tests {
         let c = parse(file, &["-p", "tcp://127.0.0.1:7002", "--stats-interval=0"]).unwrap();
         assert_eq!(c.publish, "tcp://127.0.0.1:7002");
         assert_eq!(c.stats_interval, 0.0);
-        assert_eq!(c.listen, "ipc:///run/x/listen");
+        assert_eq!(c.listen, "ipc:///tmp/zmq-adaptor-cfg-test");
     }
 
     #[test]
