@@ -16,6 +16,7 @@ deps:
 build: deps
 	$(CARGO) build --release --workspace --bins --lib
 	cp $(REL)/libzmq_logger.so $(REL)/zmq_logger.so
+	scripts/build_nginx_module.sh
 
 demo: build
 	scripts/demo.sh
@@ -41,6 +42,7 @@ bench: build
 	$(CARGO) bench --bench publisher
 	$(CARGO) bench --bench proxy
 	scripts/bench_nginx.sh
+	scripts/bench_zmq_log.sh
 	luajit scripts/bench_lua.lua
 
 install: build
@@ -52,6 +54,9 @@ install: build
 	install -m 0644 lua/resty/zmq_logger/*.lua $(DESTDIR)$(PREFIX)/share/lua/5.1/resty/zmq_logger/
 	install -m 0755 $(REL)/zmq-adaptor $(REL)/zmq-loggen $(DESTDIR)$(PREFIX)/bin/
 	ln -sf zmq-adaptor $(DESTDIR)$(PREFIX)/bin/api-gateway-zmq-adaptor
+	if [ -e $(REL)/ngx_http_zmq_log_module.so ]; then \
+	  install -d $(DESTDIR)$(PREFIX)/lib/nginx/modules && \
+	  install -m 0644 $(REL)/ngx_http_zmq_log_module.so $(DESTDIR)$(PREFIX)/lib/nginx/modules/; fi
 	-[ -n "$(DESTDIR)" ] || ldconfig
 
 clean:
