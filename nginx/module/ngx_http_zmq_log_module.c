@@ -43,15 +43,11 @@
 
 typedef struct ngx_http_zmq_log_op_s  ngx_http_zmq_log_op_t;
 
-#if (nginx_version >= 1031002)
-typedef u_char *(*ngx_http_zmq_log_op_run_pt) (ngx_http_request_t *r,
-    u_char *buf, u_char *end, ngx_http_zmq_log_op_t *op);
-#define ngx_http_zmq_log_op_run(r, p, end, op)  (op)->run(r, p, end, op)
-#else
+/* the op function: (r, buf, op) in nginx <= 1.31.1, (r, buf, end, op) since */
 typedef u_char *(*ngx_http_zmq_log_op_run_pt) (ngx_http_request_t *r,
     u_char *buf, ngx_http_zmq_log_op_t *op);
-#define ngx_http_zmq_log_op_run(r, p, end, op)  (op)->run(r, p, op)
-#endif
+typedef u_char *(*ngx_http_zmq_log_op_run_end_pt) (ngx_http_request_t *r,
+    u_char *buf, u_char *end, ngx_http_zmq_log_op_t *op);
 
 typedef size_t (*ngx_http_zmq_log_op_getlen_pt) (ngx_http_request_t *r,
     uintptr_t data);
@@ -118,6 +114,7 @@ static void *ngx_http_zmq_log_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_zmq_log_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_zmq_log_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static ngx_int_t ngx_http_zmq_log_detect_op_end(ngx_conf_t *cf);
 static ngx_int_t ngx_http_zmq_log_init(ngx_conf_t *cf);
 static ngx_int_t ngx_http_zmq_log_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_zmq_log_init_process(ngx_cycle_t *cycle);
@@ -204,6 +201,9 @@ static time_t       ngx_http_zmq_log_report_time;
 static ngx_uint_t   ngx_http_zmq_log_refused_count;
 static int          ngx_http_zmq_log_last_rc;
 
+/* -1: not known yet; 0: op functions take (r, buf, op); 1: (r, buf, end, op) */
+static ngx_int_t    ngx_http_zmq_log_op_end = -1;
+
 
 static ngx_int_t
 ngx_http_zmq_log_handler(ngx_http_request_t *r)
@@ -272,7 +272,10 @@ ngx_http_zmq_log_handler(ngx_http_request_t *r)
 
         p = buf;
         for (i = 0; i < log[l].format->ops->nelts && p; i++) {
-            p = ngx_http_zmq_log_op_run(r, p, buf + len, &op[i]);
+            p = ngx_http_zmq_log_op_end
+                ? ((ngx_http_zmq_log_op_run_end_pt) (void *) op[i].run)
+                      (r, p, buf + len, &op[i])
+                : op[i].run(r, p, &op[i]);
         }
 
         if (p == NULL) {
@@ -736,6 +739,120 @@ ngx_http_zmq_log_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 }
 
 
+/*
+ * Finds out which op function signature this nginx binary has. The nginx version
+ * does not tell: distributions backport the change (Debian 12's 1.22.1-9+deb12u11
+ * has it). The probe asks ngx_http_log_module itself: its own log_format handler
+ * compiles a literal-only format (one copy op: copies op->len bytes, never reads r),
+ * which is called as (r, buf, end, op) with "end" pointing at a copy of the op whose
+ * len is smaller. A (r, buf, op) function takes that copy for its op and copies
+ * fewer bytes; an (r, buf, end, op) function checks buf..end (large enough) and
+ * copies the full literal. Both readings are memory-safe. (Calling a 3-parameter
+ * function with 4 arguments is what the x86-64 and AArch64 calling conventions
+ * allow: the extra argument is ignored.)
+ */
+static ngx_int_t
+ngx_http_zmq_log_detect_op_end(ngx_conf_t *cf)
+{
+    u_char                          *p;
+    char                            *rv;
+    ngx_str_t                       *arg;
+    ngx_uint_t                       n;
+    ngx_array_t                      args, *saved;
+    ngx_command_t                   *cmd;
+    ngx_http_zmq_log_fmt_t          *fmt;
+    ngx_http_zmq_log_op_t           *op;
+    ngx_http_zmq_log_formats_t      *lmcf;
+
+    static u_char  literal[] = "zmq_log op probe";   /* 16 bytes */
+
+    struct {
+        u_char                  buf[64];
+        ngx_http_zmq_log_op_t   fake;
+    } area;
+
+    if (ngx_http_zmq_log_op_end != -1) {
+        return NGX_OK;
+    }
+
+    lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_log_module);
+
+    for (cmd = ngx_http_log_module.commands; cmd->name.len; cmd++) {
+        if (ngx_strcmp(cmd->name.data, "log_format") == 0) {
+            break;
+        }
+    }
+
+    if (cmd->name.len == 0) {
+        goto failed;
+    }
+
+    if (ngx_array_init(&args, cf->temp_pool, 3, sizeof(ngx_str_t)) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    arg = ngx_array_push_n(&args, 3);
+    if (arg == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&arg[0], "log_format");
+    ngx_str_set(&arg[1], "zmq_log_op_probe");
+    arg[2].len = sizeof(literal) - 1;
+    arg[2].data = literal;
+
+    n = lmcf->formats.nelts;
+    saved = cf->args;
+    cf->args = &args;
+    rv = cmd->set(cf, cmd, lmcf);
+    cf->args = saved;
+
+    if (rv != NGX_CONF_OK || lmcf->formats.nelts != n + 1) {
+        goto failed;
+    }
+
+    fmt = lmcf->formats.elts;
+    fmt = &fmt[n];
+
+    if (fmt->ops == NULL || fmt->ops->nelts != 1) {
+        goto failed;
+    }
+
+    op = fmt->ops->elts;
+
+    if (op->getlen != NULL || op->len != sizeof(literal) - 1) {
+        goto failed;
+    }
+
+    ngx_memzero(&area, sizeof(area));
+    area.fake = *op;
+    area.fake.len = 4;
+
+    p = ((ngx_http_zmq_log_op_run_end_pt) (void *) op->run)
+            (NULL, area.buf, (u_char *) &area.fake, op);
+
+    if (p == area.buf + 4 && ngx_memcmp(area.buf, literal, 4) == 0) {
+        ngx_http_zmq_log_op_end = 0;
+        return NGX_OK;
+    }
+
+    if (p == area.buf + op->len
+        && ngx_memcmp(area.buf, literal, op->len) == 0)
+    {
+        ngx_http_zmq_log_op_end = 1;
+        return NGX_OK;
+    }
+
+failed:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "zmq_log: the log_format internals of this nginx are "
+                       "not the ones ngx_http_zmq_log_module knows: "
+                       "rebuild the module against this nginx");
+    return NGX_ERROR;
+}
+
+
 static ngx_int_t
 ngx_http_zmq_log_init(ngx_conf_t *cf)
 {
@@ -747,6 +864,10 @@ ngx_http_zmq_log_init(ngx_conf_t *cf)
 
     if (!zmcf->used) {
         return NGX_OK;
+    }
+
+    if (ngx_http_zmq_log_detect_op_end(cf) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
