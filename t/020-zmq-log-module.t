@@ -28,28 +28,28 @@ ok
 
 
 
-=== TEST 2: the JSON usage record (nginx/zmq_log.conf.example): fields of resty.zmq_logger.usage
+=== TEST 2: the JSON usage record (nginx/zmq_log_usage.conf): fields of resty.zmq_logger.usage; set $zmq_service / $zmq_route
 --- http_config
-map $http_x_api_key $zmq_api_key { "" $arg_api_key; default $http_x_api_key; }
-log_format zmq_usage escape=json
-    '{"time":$zmq_log_start_msec,"request_id":"$request_id","api_key":"$zmq_api_key",'
-    '"service":"$server_name","route":"$uri","method":"$request_method","uri":"$uri",'
-    '"status":$status,"request_time":$request_time,'
-    '"upstream_time":"$upstream_response_time","bytes_sent":$bytes_sent,'
-    '"bytes_received":$request_length,"remote_addr":"$remote_addr","host":"$host",'
-    '"user_agent":"$http_user_agent"}';
+include $TEST_NGINX_ROOT/nginx/zmq_log_usage.conf;
 --- config
 location /api/ {
+    zmq_log zmq_usage;
+    return 201 "created\n";
+}
+location /billing/ {
+    set $zmq_service billing;
+    set $zmq_route "/billing/{id}";
     zmq_log zmq_usage;
     return 201 "created\n";
 }
 --- request
 POST /api/orders?api_key=from-arg
 GET /api/items
+GET /billing/7
 --- more_headers
 User-Agent: t/020 "agent"
 --- error_code: 201
---- record_count: 2
+--- record_count: 3
 --- records_eval
 use JSON::PP;
 my ($got) = @_;
@@ -67,12 +67,13 @@ for my $line (@$got) {
     return "bytes_sent" unless $r->{bytes_sent} > 100 && $r->{bytes_received} > 30;
     return "user_agent $r->{user_agent}" unless $r->{user_agent} eq 't/020 "agent"';
     return "remote_addr" unless $r->{remote_addr} eq '127.0.0.1';
-    return "host/service" unless $r->{host} eq '127.0.0.1' && $r->{service} eq 'localhost';
-    return "route/uri" unless $r->{route} eq $r->{uri};
-    $seen{"$r->{method} $r->{uri} $r->{api_key}"}++;
+    return "host" unless $r->{host} eq '127.0.0.1';
+    $seen{"$r->{method} $r->{uri} $r->{api_key} $r->{service} $r->{route}"}++;
 }
 return "records: " . join(', ', sort keys %seen)
-    unless $seen{'POST /api/orders from-arg'} && $seen{'GET /api/items '};
+    unless $seen{'POST /api/orders from-arg localhost /api/orders'}
+        && $seen{'GET /api/items  localhost /api/items'}
+        && $seen{'GET /billing/7  billing /billing/{id}'};
 return;
 
 
@@ -301,3 +302,50 @@ adaptor_up
 --- error_log
 [error]
 zmq_log: record not queued: queue full
+
+
+
+=== TEST 12: zmq_usage equals the record of resty.zmq_logger.usage for the same request (absent fields aside)
+--- http_config
+include $TEST_NGINX_ROOT/nginx/zmq_log_usage.conf;
+--- config
+location /api/ {
+    set $zmq_service orders;
+    zmq_log zmq_usage topic=module;
+    return 200 "ok\n";
+    log_by_lua_block {
+        local rec = require("resty.zmq_logger.usage").record()
+        assert(require("zmq_logger").publish("lua", rec))
+    }
+}
+--- request
+GET /api/orders/1?x=1
+GET /api/orders/2?api_key=k2
+--- more_headers
+User-Agent: t/020 "usage" \ua
+--- record_count: 4
+--- records_eval
+use JSON::PP;
+my ($got) = @_;
+my (%mod, %lua);
+for (@$got) {
+    my ($topic, $rec) = split /\t/, $_, 2;
+    my $r = eval { JSON::PP->new->utf8->decode($rec) } or return "not JSON: $rec";
+    my @keys = $rec =~ /"(\w+)":/g;
+    ($topic eq 'module' ? \%mod : \%lua)->{$r->{request_id}} = [$r, \@keys];
+}
+return "expected 2 requests from each" unless keys %mod == 2 && keys %lua == 2;
+for my $id (keys %lua) {
+    my ($l, $lkeys) = @{$lua{$id}};
+    my ($m, $mkeys) = @{$mod{$id} || return "no module record for $id"};
+    my @common = grep { exists $l->{$_} } @$mkeys;
+    return "field order differs: @$lkeys / @common" unless "@$lkeys" eq "@common";
+    for my $k (@$mkeys) {
+        if (!exists $l->{$k}) {
+            return "module has '$k' = '$m->{$k}' where usage.lua has none" unless $m->{$k} eq '';
+            next;
+        }
+        return "$k: module '$m->{$k}' vs usage.lua '$l->{$k}'" unless $m->{$k} eq $l->{$k};
+    }
+}
+return;
