@@ -127,13 +127,14 @@ served_total() { # nginx's request counter (this request included)
     echo "$n"
 }
 
-worker_ticks() { # -> "all-threads main-thread adaptor" ticks
-    local all=0 main=0 w
+worker_ticks() { # -> "all-threads main-thread drainer adaptor" ticks
+    local all=0 main=0 dr=0 w
     for w in $(workers_of "$NGINX_PID"); do
         all=$((all + $(ticks "$w" all)))
         main=$((main + $(ticks "$w" main)))
+        dr=$((dr + $(ticks "$w" drainer)))
     done
-    echo "$all $main $(ticks "$ADAPTOR_PID" all)"
+    echo "$all $main $dr $(ticks "$ADAPTOR_PID" all)"
 }
 
 "$REL/zmq-adaptor" -b "$LISTEN" -p "$PUBLISH" --ipc-mode 0666 --stats-interval 0 \
@@ -167,22 +168,22 @@ for ((i = 0; i < 200; i++)); do
 done
 
 LOGGED=0 # requests served by the locations that send records
-ROWS="$TMP/rows" # round case requests ticks main-thread-ticks adaptor-ticks
+ROWS="$TMP/rows" # round case requests ticks main-thread-ticks drainer-ticks adaptor-ticks
 : >"$ROWS"
 
-run_case() { # case seconds -> "requests ticks main-thread-ticks adaptor-ticks"
-    local c=$1 s=$2 r0 t0 m0 a0 r1 t1 m1 a1
+run_case() { # case seconds -> "requests ticks main-thread-ticks drainer-ticks adaptor-ticks"
+    local c=$1 s=$2 r0 t0 m0 d0 a0 r1 t1 m1 d1 a1
     r0=$(served_total)
-    read -r t0 m0 a0 <<<"$(worker_ticks)"
+    read -r t0 m0 d0 a0 <<<"$(worker_ticks)"
     wrk -t"$THREADS" -c"$CONNS" -d"${s}s" "http://127.0.0.1:$PORT/$c" >"$TMP/wrk.$c" 2>&1 &
     WRK_PID=$!
     wait "$WRK_PID" || die "wrk failed: $(cat "$TMP/wrk.$c")"
     WRK_PID=
     sleep 0.3
-    read -r t1 m1 a1 <<<"$(worker_ticks)"
+    read -r t1 m1 d1 a1 <<<"$(worker_ticks)"
     r1=$(served_total)
     # r1 counts its own status request and r0's
-    echo "$((r1 - r0 - 1)) $((t1 - t0)) $((m1 - m0)) $((a1 - a0))"
+    echo "$((r1 - r0 - 1)) $((t1 - t0)) $((m1 - m0)) $((d1 - d0)) $((a1 - a0))"
 }
 
 echo "warm-up: 1 s per location (starts every worker's drainer and Lua VM)" >&2
@@ -194,8 +195,8 @@ done
 for ((round = 1; round <= ROUNDS; round++)); do
     for c in "${CASES[@]}"; do
         echo "round $round/$ROUNDS: $c ${SECS}s" >&2
-        read -r n t m a <<<"$(run_case "$c" "$SECS")"
-        echo "$round $c $n $t $m $a" >>"$ROWS"
+        read -r n t m d a <<<"$(run_case "$c" "$SECS")"
+        echo "$round $c $n $t $m $d $a" >>"$ROWS"
         case $c in zmq_log | lua) LOGGED=$((LOGGED + n)) ;; esac
     done
 done
@@ -220,22 +221,26 @@ hz = int(sys.argv[2])
 cases = ["empty", "access_log", "zmq_log", "lua"]
 us = lambda t, n: t * 1e6 / hz / n if n else float("nan")
 per = {c: [] for c in cases}          # per-round us/req (all worker threads)
-tot = {c: [0, 0, 0, 0] for c in cases}
-for r, c, n, t, m, a in rows:
-    n, t, m, a = int(n), int(t), int(m), int(a)
+pmain = {c: [] for c in cases}        # per-round us/req (worker main threads)
+tot = {c: [0, 0, 0, 0, 0] for c in cases}
+for r, c, n, t, m, d, a in rows:
+    n, t, m, d, a = int(n), int(t), int(m), int(d), int(a)
     per[c].append(us(t, n))
-    for i, v in enumerate((n, t, m, a)):
+    pmain[c].append(us(m, n))
+    for i, v in enumerate((n, t, m, d, a)):
         tot[c][i] += v
 print("CPU of the nginx workers (all threads) in microseconds per request;")
 print("median = median of the per-round figures, over empty = median - median(empty)")
-print("%-11s %9s %8s %8s %8s %8s %10s %8s" % ("case", "requests", "pooled", "median", "min", "max",
-                                             "over empty", "adaptor"))
+print("%-11s %9s %8s %8s %8s %8s %10s %11s %8s %8s" % ("case", "requests", "pooled", "median", "min",
+      "max", "over empty", "main thread", "drainer", "adaptor"))
 med = {c: statistics.median(per[c]) for c in cases}
+mmed = {c: statistics.median(pmain[c]) for c in cases}
 for c in cases:
-    n, t, m, a = tot[c]
+    n, t, m, d, a = tot[c]
     over = "-" if c == "empty" else "%.2f" % (med[c] - med["empty"])
-    print("%-11s %9d %8.2f %8.2f %8.2f %8.2f %10s %8.2f" % (c, n, us(t, n), med[c], min(per[c]),
-                                                        max(per[c]), over, us(a, n)))
+    mover = "-" if c == "empty" else "%+.2f" % (mmed[c] - mmed["empty"])
+    print("%-11s %9d %8.2f %8.2f %8.2f %8.2f %10s %11s %8.2f %8.2f" % (c, n, us(t, n), med[c],
+          min(per[c]), max(per[c]), over, mover, us(d, n), us(a, n)))
 acc = med["access_log"] - med["empty"]
 zl = med["zmq_log"] - med["empty"]
 lua = med["lua"] - med["empty"]
@@ -243,7 +248,7 @@ print("zmq_log / access_log, CPU over empty (medians): %.2fx (target <= 1.2x); l
       % (zl / acc if acc > 0 else float("nan"), lua / zl if zl > 0 else float("nan")))
 # Per round, each case against the empty run of the same round.
 rr = {}
-for r, c, n, t, m, a in rows:
+for r, c, n, t, m, d, a in rows:
     rr.setdefault(r, {})[c] = us(int(t), int(n))
 ratios = []
 for r in sorted(rr, key=int):
@@ -251,6 +256,8 @@ for r in sorted(rr, key=int):
     a_, z_ = d["access_log"] - d["empty"], d["zmq_log"] - d["empty"]
     if a_ > 0:
         ratios.append(z_ / a_)
+print("main thread = the workers' event-loop threads only, median over empty; drainer = the")
+print("library's drainer threads (pooled); the rest of a worker is libzmq's I/O threads")
 print("per-round ratios: " + " ".join("%.2f" % x for x in ratios)
       + (" (median %.2f)" % statistics.median(ratios) if ratios else ""))
 PY

@@ -26,6 +26,8 @@ sleep 1.5
 reload
 load_wait
 --- records_match_access_log: ^GET /load
+--- error_log
+undelivered=0
 --- timeout: 30
 
 
@@ -66,4 +68,6 @@ return scalar(@missing) . " of " . scalar(@served) . " served requests miss a re
 return "records for requests not in the access log"
     unless keys %mod == @served && keys %lua == @served;
 return;
+--- error_log
+undelivered=0
 --- timeout: 30
