@@ -18,16 +18,16 @@
 # and the subscriber's count must equal the requests served by zmq_log and lua.
 #
 # Usage: scripts/bench_zmq_log.sh
-# Environment: BENCH_SECONDS (per location and round, default 3), BENCH_ROUNDS
-#   (default 3), BENCH_CONNECTIONS (default 8), BENCH_THREADS (wrk, default 1),
+# Environment: BENCH_SECONDS (per location and round, default 2), BENCH_ROUNDS
+#   (default 6), BENCH_CONNECTIONS (default 8), BENCH_THREADS (wrk, default 1),
 #   NGINX, PYTHON (default /usr/bin/python3), NGINX_LOAD_MODULES (see
 #   scripts/lib.sh), BENCH_KEEP=1 keeps the temp dir.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 REL="$ROOT/target/release"
-SECS=${BENCH_SECONDS:-3}
-ROUNDS=${BENCH_ROUNDS:-3}
+SECS=${BENCH_SECONDS:-2}
+ROUNDS=${BENCH_ROUNDS:-6}
 CONNS=${BENCH_CONNECTIONS:-8}
 THREADS=${BENCH_THREADS:-1}
 PYTHON=${PYTHON:-/usr/bin/python3}
