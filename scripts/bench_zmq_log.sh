@@ -12,10 +12,13 @@
 # Each round runs wrk on every location for BENCH_SECONDS; CPU = utime+stime of all
 # threads of the nginx workers (main thread, drainer, libzmq I/O threads) from
 # /proc, before and after each wrk run (+0.3 s for the drainers to finish); requests
-# = nginx's own count (stub_status) over the same interval. Per case the table sums
-# all rounds. "over empty" = case - empty (µs per request); ratio = zmq_log over
-# empty / access_log over empty (target <= 1.2). At the end nginx stops gracefully
-# and the subscriber's count must equal the requests served by zmq_log and lua.
+# = nginx's own count (stub_status) over the same interval. A warm-up round (1 s per
+# location) starts every worker's drainer and Lua VM first. Per case: the pooled
+# figure, and the median, min and max of the per-round figures; "over empty" =
+# median - median(empty); ratio = zmq_log over empty / access_log over empty (target
+# <= 1.2), also per round. The main-thread column is the same for the workers'
+# event-loop threads only (the request path). At the end nginx stops gracefully and
+# the subscriber's count must equal the requests served by zmq_log and lua.
 #
 # Usage: scripts/bench_zmq_log.sh
 # Environment: BENCH_SECONDS (per location and round, default 2), BENCH_ROUNDS
