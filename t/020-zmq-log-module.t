@@ -349,3 +349,40 @@ for my $id (keys %lua) {
     }
 }
 return;
+
+
+
+=== TEST 13: a record over the size limit: counted by the library, one error line, the response unchanged
+--- http_config
+zmq_log_queue_bytes 1k;
+log_format zl_val 'v $zl_val';
+--- config
+location = /t {
+    set $zl_val "";
+    zmq_log zl_val;
+    content_by_lua_block {
+        ngx.var.zl_val = string.rep("x", tonumber(ngx.var.arg_n))
+        ngx.say("ok")
+    }
+}
+location = /stats {
+    content_by_lua_block {
+        local s = require("zmq_logger").stats()
+        ngx.say("enqueued=", s.enqueued, " dropped_too_large=", s.dropped_too_large)
+    }
+}
+--- request
+GET /t?n=10
+GET /t?n=2000
+GET /t?n=1000
+GET /stats
+--- response_body_like: ^(ok|enqueued=2 dropped_too_large=1)\n$
+--- record_count: 2
+--- records_eval
+my ($got) = @_;
+my @len = sort { $a <=> $b } map { length } @$got;
+return "record lengths @len" unless "@len" eq "12 1002";
+return;
+--- error_log
+[error]
+zmq_log: record not queued: record larger than max_record_bytes (1 not queued since the last report)
