@@ -191,6 +191,9 @@ static ngx_str_t  ngx_http_zmq_log_start_msec_name =
     ngx_string("zmq_log_start_msec");
 
 
+#define NGX_HTTP_ZMQ_LOG_BUF_MAX  65536
+
+
 /*
  * Per worker process (log handlers run on the worker's event loop thread only): the
  * buffer records are formatted into, and the rate limit of the error-log line.
@@ -249,8 +252,15 @@ ngx_http_zmq_log_handler(ngx_http_request_t *r)
         if (len <= ngx_http_zmq_log_buf_size) {
             buf = ngx_http_zmq_log_buf;
 
+        } else if (len > NGX_HTTP_ZMQ_LOG_BUF_MAX) {
+            /* rare: not worth keeping a large buffer for the process's life */
+            buf = ngx_pnalloc(r->pool, len);
+            if (buf == NULL) {
+                continue;
+            }
+
         } else {
-            /* grows once to the largest record seen; never shrinks */
+            /* grows to the largest record seen (up to the bound); never shrinks */
             size = ngx_max(len, 4096);
             buf = ngx_alloc(size, r->connection->log);
 
