@@ -251,7 +251,7 @@ sub start_adaptor {
 }
 
 sub stop_adaptor {
-    unlink $LINK;
+    unlink $LINK if defined $LINK;
     return unless $adaptor_pid;
     my $ok = stop_pid($adaptor_pid, 'TERM', 10, 'zmq-adaptor');
     $adaptor_pid = undef;
