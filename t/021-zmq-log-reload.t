@@ -67,6 +67,15 @@ my @missing = grep { !$mod{$_} || !$lua{$_} } @served;
 return scalar(@missing) . " of " . scalar(@served) . " served requests miss a record" if @missing;
 return "records for requests not in the access log"
     unless keys %mod == @served && keys %lua == @served;
+# The library's exit line of each worker counts module and Lua records together.
+open my $el, '<', ZmqNginx::servroot() . '/logs/error.log' or return "no error log";
+my ($accepted, $delivered, $lines) = (0, 0, 0);
+while (<$el>) {
+    next unless /exit: accepted=(\d+) delivered=(\d+) undelivered=0 /;
+    ($accepted, $delivered, $lines) = ($accepted + $1, $delivered + $2, $lines + 1);
+}
+return "exit lines: $lines, accepted=$accepted delivered=$delivered, records " . scalar(@$got)
+    unless $lines >= 2 && $accepted == @$got && $delivered == @$got;
 return;
 --- error_log
 undelivered=0
