@@ -912,6 +912,26 @@ ngx_http_zmq_log_init_module(ngx_cycle_t *cycle)
 
 
 /*
+ * The library's own lines (the exit accounting line with undelivered=N, connection
+ * errors) go to nginx's error log at their level. syslog levels 3..6 map to
+ * NGX_LOG_ERR..NGX_LOG_INFO. ngx_cycle->log stays valid up to the worker's exit()
+ * (nginx switches it to a static exit log first), when the accounting line comes.
+ */
+static void
+ngx_http_zmq_log_library_log(int level, const char *msg, size_t len, void *user)
+{
+    ngx_uint_t  l;
+
+    (void) user;
+    l = (ngx_uint_t) (level < 3 ? 3 : (level > 6 ? 6 : level)) + 1;
+    if (ngx_cycle == NULL || ngx_cycle->log == NULL) {
+        return;
+    }
+    ngx_log_error(l, ngx_cycle->log, 0, "zmq_logger: %*s", len, msg);
+}
+
+
+/*
  * In each worker, after fork, as the library requires: passes the zmq_log_*
  * settings to zmq_adaptor_configure. Nothing is configured when none is set, so a
  * configure() from Lua's init_by_lua (inherited from the master) stays in force.
@@ -924,6 +944,8 @@ ngx_http_zmq_log_init_process(ngx_cycle_t *cycle)
     ngx_http_zmq_log_main_conf_t  *zmcf;
 
     zmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_zmq_log_module);
+
+    (void) zmq_adaptor_set_log_callback(ngx_http_zmq_log_library_log, NULL);
 
     if (zmcf == NULL
         || (zmcf->endpoint.data == NULL
@@ -951,6 +973,13 @@ ngx_http_zmq_log_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_zmq_log_exit_process(ngx_cycle_t *cycle)
 {
+    /*
+     * Deliver and account now, while this module (the log callback) is mapped:
+     * nginx unloads modules in its pool cleanup before exit() runs atexit hooks.
+     */
+    (void) zmq_adaptor_shutdown(0);
+    (void) zmq_adaptor_set_log_callback(NULL, NULL);
+
     if (ngx_http_zmq_log_refused_count) {
         ngx_log_error(NGX_LOG_ERR, cycle->log, 0,
                       "zmq_log: record not queued: %s "
