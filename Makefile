@@ -31,6 +31,7 @@ build: deps-build
 	$(CARGO) build --release --workspace --bins --lib
 	$(MAKE) --no-print-directory module
 	ln -sfn libzmq_adaptor.so $(REL)/libzmq_adaptor.so.$(MAJOR)
+	scripts/build_nginx_module.sh
 	mkdir -p $(DIST)
 	$(STRIP) --strip-unneeded $(STRIP_FLAGS) -o $(DIST)/libzmq_adaptor.so.$(VERSION) $(REL)/libzmq_adaptor.so
 	$(STRIP) --strip-unneeded $(STRIP_FLAGS) -o $(DIST)/zmq_logger.so $(REL)/libzmq_logger.so
@@ -81,6 +82,7 @@ bench: deps build
 	$(CARGO) bench --bench publisher
 	$(CARGO) bench --bench proxy
 	scripts/bench_nginx.sh
+	scripts/bench_zmq_log.sh
 	luajit scripts/bench_lua.lua
 
 # Layout overrides (BINDIR, LIBDIR, SYSCONFDIR, ...): see scripts/install.sh.
