@@ -50,6 +50,14 @@ for f in bin/zmq-adaptor bin/zmq-loggen bin/api-gateway-zmq-adaptor \
   share/doc/zmq-adaptor/LICENSE; do
   [ -e "$D$P/$f" ] || fail "installed: $f missing"
 done
+if [ -e target/dist/ngx_http_zmq_log_module.so ]; then
+  m=$D$P/lib/nginx/modules/ngx_http_zmq_log_module.so
+  [ -e "$m" ] || fail "installed: lib/nginx/modules/ngx_http_zmq_log_module.so missing"
+  # It finds the installed library through its $ORIGIN/../.. runpath.
+  if LD_LIBRARY_PATH= ldd "$m" | grep -q "libzmq_adaptor.so.$MAJOR => $D$P/lib/nginx/modules/../../libzmq_adaptor"; then :; else
+    fail "nginx module does not resolve the installed libzmq_adaptor.so.$MAJOR: $(ldd "$m" | grep zmq_adaptor)"
+  fi
+fi
 ok "make install DESTDIR: every file in place"
 soname=$(readelf -d "$D$P/lib/libzmq_adaptor.so.$VERSION" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
 check "SONAME is libzmq_adaptor.so.$MAJOR (readelf: '$soname')" [ "$soname" = "libzmq_adaptor.so.$MAJOR" ]
