@@ -386,7 +386,8 @@ mod tests {
 
     #[test]
     fn config_file_sets_flags_and_the_command_line_overrides_it() {
-        let file = "publish = \"tcp://127.0.0.1:7001\"\nbind = \"ipc:///tmp/zmq-adaptor-cfg-test\"\n\
+        let file =
+            "publish = \"tcp://127.0.0.1:7001\"\nbind = \"ipc:///tmp/zmq-adaptor-cfg-test\"\n\
                     stats-interval = 5\nipc-mode = \"0660\"\ndebug = true\nlisten-hwm = 1000\n";
         let c = parse(file, &[]).unwrap();
         assert_eq!(c.publish, "tcp://127.0.0.1:7001");
