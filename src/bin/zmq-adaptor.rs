@@ -403,6 +403,33 @@ mod tests {
     }
 
     #[test]
+    fn shipped_example_config_parses_with_every_optional_key() {
+        let text = include_str!("../../packaging/zmq-adaptor.toml")
+            .replace("/run/zmq-adaptor/", "/tmp/")
+            .lines()
+            .map(|l| {
+                if kv_is_setting(l) {
+                    l.trim_start_matches("# ")
+                } else {
+                    l
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let c = parse(&text, &[]).unwrap();
+        assert_eq!(c.listen, "ipc:///tmp/listen");
+        assert_eq!(c.ipc_mode, Some(0o660));
+        assert_eq!(c.metrics.as_deref(), Some("127.0.0.1:9101"));
+    }
+
+    /// `# key = value` lines of the example are settings to uncomment.
+    fn kv_is_setting(line: &str) -> bool {
+        line.strip_prefix("# ")
+            .and_then(|kv| kv.split_once(" = "))
+            .is_some_and(|(k, _)| k.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+    }
+
+    #[test]
     fn config_file_errors_name_the_line() {
         let e = parse(
             "publish = \"tcp://127.0.0.1:7001\"\nstats_interval = 5\n",
