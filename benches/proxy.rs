@@ -46,32 +46,6 @@ fn main() {
 // Helpers
 // ---------------------------------------------------------------------------------
 
-/// User + system CPU time of process `pid` in µs: its kernel CPU clock (ns precision),
-/// or utime + stime from /proc/<pid>/stat (clock ticks) when that clock is refused.
-fn process_cpu_us(pid: i32) -> f64 {
-    // MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED) from the kernel's posix-timers.h.
-    let clock = ((!(pid as libc::clockid_t)) << 3) | 2;
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; a bad clock id only yields an error.
-    if unsafe { libc::clock_gettime(clock, &mut ts) } == 0 {
-        return ts.tv_sec as f64 * 1e6 + ts.tv_nsec as f64 / 1e3;
-    }
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = [11, 12]
-        .iter()
-        .filter_map(|&i| f.get(i).and_then(|v| v.parse::<f64>().ok()))
-        .sum();
-    // SAFETY: sysconf only reads a system constant.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    ticks * 1e6 / hz
-}
-
 // ---------------------------------------------------------------------------------
 // Publisher and consumer (child processes)
 // ---------------------------------------------------------------------------------
@@ -219,53 +193,6 @@ fn finish(c: Child, timeout: Duration) -> Kv {
         .collect()
 }
 
-/// Stops a proxy process: SIGTERM to its pid, then SIGKILL after 5 s.
-fn stop_proxy(mut c: Child) {
-    // SAFETY: kill(2) on the pid of a child we spawned and have not reaped yet.
-    unsafe { libc::kill(c.id() as libc::pid_t, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = c.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let _ = c.kill();
-    let _ = c.wait();
-}
-
-fn free_tcp_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-/// Compiles the C baseline into `dir`.
-fn build_baseline(dir: &Path) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/c/zmq_proxy_baseline.c");
-    let out = dir.join("zmq_proxy_baseline");
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let st = Command::new(&cc)
-        .args(["-O2", "-Wall", "-Wextra", "-Werror"])
-        .arg(&src)
-        .arg("-o")
-        .arg(&out)
-        .arg("-lzmq")
-        .status()
-        .expect("run the C compiler");
-    assert!(st.success(), "compiling {} failed", src.display());
-    out
-}
-
 struct RunResult {
     rate: f64,
     cpu_per_msg: f64,
@@ -329,7 +256,7 @@ fn one_run(
     ]);
     let p = finish(publ, Duration::from_secs(120));
     let c = finish(cons, Duration::from_secs(60));
-    stop_proxy(proxy);
+    stop_child(proxy);
     let received = num(&c, "count");
     let span_s = (num(&c, "last_ns") - num(&p, "t0_ns")) / 1e9;
     let cpu = num(&c, "proxy_cpu1_us") - num(&p, "proxy_cpu0_us");
@@ -350,8 +277,7 @@ fn parent() {
     let runs = env_u64("PROXY_BENCH_RUNS", 5).max(1);
     let dir = tempfile::tempdir().expect("tempdir");
     let baseline = build_baseline(dir.path());
-    let ours = std::env::var("ZMQ_ADAPTOR_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_zmq-adaptor").to_string());
+    let ours = adaptor_bin();
     println!(
         "zmq_adaptor proxy benchmark ({} cores): {n} x {SIZE}-byte messages per run",
         std::thread::available_parallelism().map_or(1, |c| c.get())
