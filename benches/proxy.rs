@@ -211,7 +211,7 @@ fn one_run(
     let publish = format!("tcp://127.0.0.1:{}", free_tcp_port());
     let ready = dir.join(format!("{tag}.ready"));
     let proxy = proxy_cmd
-        .args(if kind == "zmq-adaptor" {
+        .args(if kind.starts_with("zmq-adaptor") {
             vec![
                 "-b".to_string(),
                 listen.clone(),
@@ -290,15 +290,20 @@ fn parent() {
         "    {:<22} {:>3} {:>12} {:>16} {:>6}",
         "proxy", "run", "msgs/s", "proxy CPU µs/msg", "loss"
     );
-    let kinds = [
+    let mut kinds = vec![
         ("zmq-adaptor", PathBuf::from(&ours)),
         ("C zmq_proxy baseline", baseline),
     ];
+    // A second adaptor build (before/after comparisons), alternated with the others.
+    if let Ok(b) = std::env::var("ZMQ_ADAPTOR_BIN_B") {
+        println!("adaptor B: {b}");
+        kinds.push(("zmq-adaptor B", PathBuf::from(b)));
+    }
     let mut acc: Vec<(Vec<f64>, Vec<f64>, f64)> = vec![Default::default(); kinds.len()];
     for r in 0..runs {
         for (i, (kind, bin)) in kinds.iter().enumerate() {
             let mut cmd = Command::new(bin);
-            let tag = format!("{}-{r}", if i == 0 { "ours" } else { "base" });
+            let tag = format!("k{i}-{r}");
             match one_run(kind, &mut cmd, dir.path(), &tag, n) {
                 Some(res) => {
                     println!(
@@ -321,9 +326,10 @@ fn parent() {
     let mut meds = Vec::new();
     for (i, (kind, _)) in kinds.iter().enumerate() {
         let (rates, cpus, loss) = &mut acc[i];
+        let (rr, cr) = (range(rates, 0), range(cpus, 3));
         let m = (median(rates), median(cpus));
         println!(
-            "    median {:<22} {:>12.0} msgs/s {:>8.3} CPU µs/msg, max loss {:.0}",
+            "    median {:<22} {:>12.0} msgs/s ({rr}) {:>8.3} CPU µs/msg ({cr}), max loss {:.0}",
             kind, m.0, m.1, loss
         );
         meds.push(m);
@@ -333,4 +339,11 @@ fn parent() {
         meds[0].0 / meds[1].0,
         meds[0].1 / meds[1].1
     );
+    if meds.len() > 2 {
+        println!(
+            "    zmq-adaptor B / baseline: {:.2}x throughput, {:.2}x CPU per message",
+            meds[2].0 / meds[1].0,
+            meds[2].1 / meds[1].1
+        );
+    }
 }

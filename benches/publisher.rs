@@ -144,7 +144,7 @@ fn wait_subscribed(timeout: Duration) -> bool {
 // The SUB peer (child process)
 // ---------------------------------------------------------------------------------
 
-/// `--sub-child KIND ENDPOINT N READY_FILE DONE_FILE`: the peer. KIND `adaptor`: an
+/// `--sub-child KIND[+pin] ENDPOINT N READY_FILE DONE_FILE`: the peer. KIND `adaptor`: an
 /// in-process adaptor (`zmq_adaptor::proxy::Proxy`, listening on ENDPOINT, publishing
 /// on tcp://127.0.0.1:*) and a SUB connected to its publish side — the library's
 /// records reach a consumer only through an adaptor. KIND `direct`: a SUB bound on
@@ -158,7 +158,15 @@ fn sub_child(a: &[String]) {
         PathBuf::from(&a[3]),
         PathBuf::from(&a[4]),
     );
-    pin_current_thread(num_cpus().saturating_sub(1));
+    // `+pin`: this peer (adaptor threads included) stays on the last CPU, away from
+    // the timed thread of the push-cost section.
+    let (kind, pin) = match kind.strip_suffix("+pin") {
+        Some(k) => (k, true),
+        None => (kind, false),
+    };
+    if pin {
+        pin_current_thread(num_cpus().saturating_sub(1));
+    }
     let proxy = match kind {
         "adaptor" => {
             let cfg = zmq_adaptor::proxy::ProxyConfig {
@@ -238,8 +246,9 @@ fn sub_child(a: &[String]) {
             ("consumer_drops", cdrops.to_string()),
         ],
     );
+    // A graceful stop: the final acknowledgements reach the logger before it exits.
     if let Some(p) = proxy {
-        p.terminate();
+        p.stop();
     }
 }
 
@@ -879,7 +888,7 @@ fn push_section(dir: &Path, sizes: &str, batches: usize) {
     let expect = 1 + nsizes * (batches as u64 + batches as u64 / 10 + 10) * BATCH as u64;
     let (res, sub) = run_pair(
         dir,
-        "adaptor",
+        "adaptor+pin",
         "push",
         expect,
         vec![
