@@ -71,6 +71,23 @@ struct Held {
 }
 
 impl Held {
+    /// Frames of the message this record leaves as.
+    fn frame_count(&self) -> usize {
+        match &self.payload {
+            Payload::Packed { topic, .. } => 1 + (topic.1 > 0) as usize,
+            Payload::Legacy(parts) => parts.len(),
+        }
+    }
+    /// Frame `i` (< `frame_count()`), without allocating.
+    fn frame(&self, i: usize) -> &[u8] {
+        match &self.payload {
+            Payload::Packed { batch, topic, body } => {
+                let (off, len) = if i == 0 && topic.1 > 0 { *topic } else { *body };
+                &batch[off..off + len]
+            }
+            Payload::Legacy(parts) => &parts[i],
+        }
+    }
     fn first_frame(&self) -> &[u8] {
         match &self.payload {
             Payload::Packed { batch, topic, body } => {
@@ -91,6 +108,10 @@ struct StreamState {
     received: Vec<(u64, u64)>,
     /// Records of this stream in the backlog.
     held: u64,
+    /// Seqs of those records as runs `(next, last)`, in backlog order. The backlog is
+    /// a FIFO, so records leave from the front run; the lowest held seq is the
+    /// smallest `next` (normally the front's), found without walking the backlog.
+    held_runs: VecDeque<(u64, u64)>,
     /// Last ack sent.
     acked_sent: u64,
     /// Fin received (stop in progress).
@@ -105,6 +126,7 @@ impl StreamState {
         StreamState {
             received: vec![(0, acked)],
             held: 0,
+            held_runs: VecDeque::new(),
             acked_sent: 0,
             fin: false,
             gone: false,
@@ -129,6 +151,29 @@ impl StreamState {
             }
         }
         self.received = out;
+    }
+    /// Notes a record entering the backlog.
+    fn hold(&mut self, seq: u64) {
+        self.held += 1;
+        match self.held_runs.back_mut() {
+            Some(r) if r.1 + 1 == seq => r.1 = seq,
+            _ => self.held_runs.push_back((seq, seq)),
+        }
+    }
+    /// Notes the oldest held record leaving the backlog.
+    fn release(&mut self) {
+        self.held = self.held.saturating_sub(1);
+        if let Some(r) = self.held_runs.front_mut() {
+            if r.0 < r.1 {
+                r.0 += 1;
+            } else {
+                self.held_runs.pop_front();
+            }
+        }
+    }
+    /// Lowest seq still in the backlog.
+    fn lowest_held(&self) -> Option<u64> {
+        self.held_runs.iter().map(|r| r.0).min()
     }
     /// Highest seq below which everything was received.
     fn floor(&self) -> u64 {
@@ -439,6 +484,7 @@ impl Forwarder {
                 dups += 1;
                 continue;
             }
+            st.hold(seq);
             fresh += 1;
             bytes += t.1 + b.1;
             held.push(Held {
@@ -454,7 +500,6 @@ impl Forwarder {
         if h.count > 0 {
             st.insert(h.first_seq, h.last_seq());
         }
-        st.held += fresh;
         if dups > 0 {
             self.acct.duplicates.fetch_add(dups, Relaxed);
             // Already forwarded earlier: the worker needs the acknowledgement again.
@@ -480,25 +525,15 @@ impl Forwarder {
 
     /// Sends one record's frames; Ok(false) when the backend refused the first frame.
     fn send_record(&mut self, h: &Held) -> zmq::Result<bool> {
-        let frames: Vec<&[u8]> = match &h.payload {
-            Payload::Packed { batch, topic, body } => {
-                let b = &batch[body.0..body.0 + body.1];
-                if topic.1 > 0 {
-                    vec![&batch[topic.0..topic.0 + topic.1], b]
-                } else {
-                    vec![b]
-                }
-            }
-            Payload::Legacy(parts) => parts.iter().map(|m| &m[..]).collect(),
-        };
-        let n = frames.len();
-        for (i, f) in frames.iter().enumerate() {
+        let n = h.frame_count();
+        for i in 0..n {
+            let f = h.frame(i);
             let more = i + 1 < n;
             if let Some(cap) = self.capture.as_mut() {
                 cap(Captured::Message, f, more);
             }
             let flags = zmq::DONTWAIT | if more { zmq::SNDMORE } else { 0 };
-            match self.backend.send(*f, flags) {
+            match self.backend.send(f, flags) {
                 Ok(()) => {}
                 Err(zmq::Error::EAGAIN) if i == 0 => return Ok(false),
                 Err(e) => return Err(e),
@@ -557,7 +592,7 @@ impl Forwarder {
         self.acct.backlog_bytes.fetch_sub(h.bytes as u64, Relaxed);
         if let Some((s, _)) = h.origin {
             if let Some(st) = self.streams.get_mut(&s) {
-                st.held -= 1;
+                st.release();
                 self.acks_dirty = true;
             }
         }
@@ -565,12 +600,6 @@ impl Forwarder {
 
     /// Per stream: the highest seq up to which everything was received and settled.
     fn acks(&self, all: bool) -> Vec<(Stream, u64)> {
-        let mut lowest_held: HashMap<Stream, u64> = HashMap::new();
-        for h in &self.backlog {
-            if let Some((s, seq)) = h.origin {
-                lowest_held.entry(s).or_insert(seq);
-            }
-        }
         self.streams
             .iter()
             .filter(|(_, st)| {
@@ -578,10 +607,8 @@ impl Forwarder {
             })
             .map(|(s, st)| {
                 let mut a = st.floor();
-                if st.held > 0 {
-                    if let Some(&low) = lowest_held.get(s) {
-                        a = a.min(low.saturating_sub(1));
-                    }
+                if let Some(low) = st.lowest_held() {
+                    a = a.min(low.saturating_sub(1));
                 }
                 (*s, a)
             })
@@ -696,6 +723,7 @@ impl Forwarder {
                         }
                     }
                     st.held = 0;
+                    st.held_runs.clear();
                 }
             }
         }
