@@ -59,7 +59,9 @@ enum Payload {
         topic: (usize, usize),
         body: (usize, usize),
     },
-    /// A message from a plain publisher, every frame as received.
+    /// A single-frame message from a plain publisher, as received (no allocation).
+    Single(zmq::Message),
+    /// A multi-frame message from a plain publisher, every frame as received.
     Legacy(Vec<zmq::Message>),
 }
 
@@ -75,6 +77,7 @@ impl Held {
     fn frame_count(&self) -> usize {
         match &self.payload {
             Payload::Packed { topic, .. } => 1 + (topic.1 > 0) as usize,
+            Payload::Single(_) => 1,
             Payload::Legacy(parts) => parts.len(),
         }
     }
@@ -85,6 +88,7 @@ impl Held {
                 let (off, len) = if i == 0 && topic.1 > 0 { *topic } else { *body };
                 &batch[off..off + len]
             }
+            Payload::Single(m) => m,
             Payload::Legacy(parts) => &parts[i],
         }
     }
@@ -97,6 +101,7 @@ impl Held {
                     &batch[body.0..body.0 + body.1]
                 }
             }
+            Payload::Single(m) => m,
             Payload::Legacy(parts) => parts.first().map(|m| &m[..]).unwrap_or(&[]),
         }
     }
@@ -387,6 +392,17 @@ impl Forwarder {
                 Err(zmq::Error::EAGAIN) => break,
                 Err(e) => return Err(e),
             }
+            if !first.get_more() {
+                // One frame: a plain record (internal messages have two frames).
+                let bytes = first.len();
+                self.acct.msgs_in.fetch_add(1, Relaxed);
+                self.acct.bytes_in.fetch_add(bytes as u64, Relaxed);
+                match wire::kind_of(&first) {
+                    None => self.accept_legacy(Payload::Single(first), bytes),
+                    Some(_) => self.acct.count_drop(DropReason::Malformed, 1),
+                }
+                continue;
+            }
             let mut parts = vec![first];
             while parts.last().is_some_and(|m| m.get_more()) {
                 let mut m = zmq::Message::new();
@@ -397,7 +413,7 @@ impl Forwarder {
             self.acct.msgs_in.fetch_add(1, Relaxed);
             self.acct.bytes_in.fetch_add(bytes as u64, Relaxed);
             match wire::kind_of(&parts[0]) {
-                None => self.accept_legacy(parts, bytes),
+                None => self.accept_legacy(Payload::Legacy(parts), bytes),
                 Some(kind) if parts.len() == 2 => {
                     let Some(body) = parts.pop() else { continue };
                     self.accept_internal(kind, body)?;
@@ -408,12 +424,12 @@ impl Forwarder {
         Ok(())
     }
 
-    fn accept_legacy(&mut self, parts: Vec<zmq::Message>, bytes: usize) {
+    fn accept_legacy(&mut self, payload: Payload, bytes: usize) {
         self.acct.received.fetch_add(1, SeqCst);
         self.acct.backlog_bytes.fetch_add(bytes as u64, Relaxed);
         self.backlog.push_back(Held {
             origin: None,
-            payload: Payload::Legacy(parts),
+            payload,
             bytes,
         });
     }
