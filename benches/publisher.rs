@@ -1,18 +1,27 @@
-//! Publisher-side benchmark of the core library: cost of `log()` on the request path,
-//! throughput to a direct SUB peer, and CPU per record at a steady paced rate next to
-//! a plain libzmq PUB doing one `zmq_send` per record.
+//! Publisher-side benchmark of the core library and the pipeline behind it: cost of
+//! `log()` on the request path, peak throughput through an adaptor to a SUB, CPU per
+//! record at a steady paced rate next to a plain libzmq PUB doing one `zmq_send` per
+//! record, and the issue-10 pipeline (library -> `zmq-adaptor` -> SUB against
+//! PUB -> C `zmq_proxy` -> SUB): CPU per record of producer + proxy, delivery latency.
 //!
 //! There is one logger per process, so every scenario runs in its own child process
-//! (this binary re-executed with `--scenario ...`); the SUB peer is another child
-//! (`--sub-child ...`). The parent only orchestrates and prints the table.
+//! (this binary re-executed with `--scenario ...`). The library's records reach a
+//! consumer only through an adaptor (the internal hop carries batches), so the peer
+//! child (`--sub-child`) runs an in-process adaptor plus a SUB; the pipeline section
+//! starts the real `zmq-adaptor` binary (or the C baseline) and a consumer child
+//! (`--consumer`). The parent only orchestrates and prints the tables.
 //!
 //! Run with `cargo bench --bench publisher`. Knobs (environment):
-//! `PUB_BENCH_THROUGHPUT_N` (records per throughput run, default 1,000,000),
+//! `PUB_BENCH_THROUGHPUT_N` (records per throughput run, default 500,000),
 //! `PUB_BENCH_RUNS` (repetitions of throughput and paced runs, default 3),
 //! `PUB_BENCH_PACED_SECS` (default 3), `PUB_BENCH_RATE` (default 50,000/s),
 //! `PUB_BENCH_TICK_US` (pacing tick, default 20 µs = one record per tick at 50k/s),
-//! `PUB_BENCH_INTERVALS` (batch intervals in ms of the paced library runs, default "1,10"),
-//! `PUB_BENCH_ONLY` (comma list of sections: push, throughput, paced).
+//! `PUB_BENCH_INTERVALS` (batch intervals in ms of the paced library runs, default "10"),
+//! `PIPE_RATE`/`PIPE_SECS` (pipeline, default 50,000/s for 10 s), `PIPE_NONE_SECS`
+//! (pacing-alone runs, default 3 s), `PIPE_LAT_RATE`/`PIPE_LAT_SECS` (latency runs,
+//! default 5,000/s for 3 s), `PIPE_RUNS` (default 3), `PIPE_DUMP` (file prefix: each
+//! consumer writes its latencies, µs, in arrival order), `ZMQ_ADAPTOR_BIN`,
+//! `PUB_BENCH_ONLY` (comma list of sections: push, throughput, paced, pipeline).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -829,7 +838,7 @@ fn run_pair(
 
 fn parent() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let n_tp = env_u64("PUB_BENCH_THROUGHPUT_N", 1_000_000);
+    let n_tp = env_u64("PUB_BENCH_THROUGHPUT_N", 500_000);
     let runs = env_u64("PUB_BENCH_RUNS", 3).max(1);
     let secs = env_u64("PUB_BENCH_PACED_SECS", 3);
     let rate = env_u64("PUB_BENCH_RATE", 50_000);
@@ -1026,8 +1035,8 @@ fn paced_section(dir: &Path, runs: u64, secs: u64, rate: u64, tick: u64) {
         "    CPU µs per record of the whole logging process (getrusage), medians of {runs} runs"
     );
     println!("    net = minus the pacing loop alone (target for the library: <= 0.5 µs/record)");
-    // Batch intervals (ms) of the library runs: PUB_BENCH_INTERVALS, default "1,10".
-    let intervals = std::env::var("PUB_BENCH_INTERVALS").unwrap_or_else(|_| "1,10".into());
+    // Batch intervals (ms) of the library runs: PUB_BENCH_INTERVALS, default "10".
+    let intervals = std::env::var("PUB_BENCH_INTERVALS").unwrap_or_else(|_| "10".into());
     let mut modes: Vec<String> = intervals
         .split(',')
         .map(|i| format!("logger@{}", i.trim()))
@@ -1162,7 +1171,7 @@ fn pipeline_run(
             .map(|s| s.to_string())
             .chain([
                 rate.to_string(),
-                secs.to_string(),
+                none_secs(secs).to_string(),
                 "0".into(),
                 "-".into(),
                 "-".into(),
@@ -1219,6 +1228,12 @@ fn pipeline_run(
     Some((p?, c?))
 }
 
+/// Seconds of the pacing-loop-alone runs (`PIPE_NONE_SECS`, default min(secs, 3)):
+/// its cost per record depends on the rate, not on the duration.
+fn none_secs(secs: u64) -> u64 {
+    env_u64("PIPE_NONE_SECS", secs.min(3)).max(1)
+}
+
 /// (4) The issue-10 paced pipeline, interleaved runs of the three modes.
 fn pipeline_section(dir: &Path, baseline: &Path, rate: u64, secs: u64, runs: u64, cpu: bool) {
     let n = rate * secs;
@@ -1233,8 +1248,8 @@ fn pipeline_section(dir: &Path, baseline: &Path, rate: u64, secs: u64, runs: u64
         println!("    target: library p99 - reference p99 <= batch_interval (10 ms)");
     }
     println!(
-        "    {:<10} {:>3} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8}",
-        "mode", "run", "received", "prod µs", "net µs", "proxy µs", "total µs", "drainer", "p50 ms", "p99 ms", "max ms"
+        "    {:<10} {:>3} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8}",
+        "mode", "run", "received", "prod µs", "net µs", "proxy µs", "total µs", "drainer", "zmq I/O", "p50 ms", "p99 ms", "max ms"
     );
     let modes: &[&str] = if cpu { &["lib", "pub", "none"] } else { &["lib", "pub"] };
     // Per run: (lib total, pub total); per mode: totals, p50s, p99s.
@@ -1251,18 +1266,21 @@ fn pipeline_section(dir: &Path, baseline: &Path, rate: u64, secs: u64, runs: u64
                 None => println!("    {mode:<10} {:>3} failed", r + 1),
             }
         }
-        let pacing = got.get("none").map_or(f64::NAN, |(p, _)| num(p, "cpu_us") / n as f64);
+        let pacing = got.get("none").map_or(f64::NAN, |(p, _)| {
+            num(p, "cpu_us") / (rate * none_secs(secs)) as f64
+        });
         let mut totals = HashMap::new();
         for &mode in modes {
             let Some((p, c)) = got.get(mode) else { continue };
-            let prod = num(p, "cpu_us") / n as f64;
+            let recs = if mode == "none" { rate * none_secs(secs) } else { n };
+            let prod = num(p, "cpu_us") / recs as f64;
             let net = if mode == "none" { 0.0 } else { prod - pacing };
             let proxy = num(p, "proxy_cpu_us") / n as f64;
             let total = net + proxy;
             totals.insert(mode, total);
             let lat = |k: &str| num(c, k) / 1e3;
             println!(
-                "    {:<10} {:>3} {:>9} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>8.2} {:>8.2} {:>8.2}",
+                "    {:<10} {:>3} {:>9} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>8.2} {:>8.2} {:>8.2}",
                 mode,
                 r + 1,
                 c.get("count").map_or("-", String::as_str),
@@ -1271,6 +1289,7 @@ fn pipeline_section(dir: &Path, baseline: &Path, rate: u64, secs: u64, runs: u64
                 proxy,
                 total,
                 num(p, "thr_zmq_adaptor_dra") / n as f64,
+                num(p, "thr_ZMQbg_IO_0") / n as f64,
                 lat("p50_us"),
                 lat("p99_us"),
                 lat("max_us"),
