@@ -662,7 +662,10 @@ fn consumer(a: &[String]) {
             ("p50_us", format!("{:.0}", percentile(&lat, 0.5))),
             ("p90_us", format!("{:.0}", percentile(&lat, 0.9))),
             ("p99_us", format!("{:.0}", percentile(&lat, 0.99))),
-            ("max_us", format!("{:.0}", lat.last().copied().unwrap_or(f64::NAN))),
+            (
+                "max_us",
+                format!("{:.0}", lat.last().copied().unwrap_or(f64::NAN)),
+            ),
         ],
     );
 }
@@ -742,7 +745,9 @@ fn scen_pipeline(
             let stamp = mono_ns();
             put_stamp(&mut rec, stamp);
             match (mode, &sock) {
-                ("lib", _) => errors += zmq_adaptor::log(std::hint::black_box(&rec)).is_err() as u64,
+                ("lib", _) => {
+                    errors += zmq_adaptor::log(std::hint::black_box(&rec)).is_err() as u64
+                }
                 (_, Some((_, s))) => errors += s.send(&rec[..], 0).is_err() as u64,
                 _ => {
                     std::hint::black_box(&rec);
@@ -918,7 +923,9 @@ fn push_section(dir: &Path, sizes: &str, batches: usize) {
         ],
         Duration::from_secs(60),
     );
-    println!("(1) log() cost, one thread, drainer running, adaptor (in-process) + SUB peer consuming");
+    println!(
+        "(1) log() cost, one thread, drainer running, adaptor (in-process) + SUB peer consuming"
+    );
     println!(
         "    ns per call, timed over {batches} batches of {BATCH} calls (target: median <= 50 ns)"
     );
@@ -947,7 +954,9 @@ fn push_section(dir: &Path, sizes: &str, batches: usize) {
 
 fn throughput_section(dir: &Path, n_tp: u64, runs: u64) {
     println!("(2) peak throughput, 200-byte records, one sending thread, N = {n_tp}");
-    println!("    library -> adaptor: log() -> drainer (batches) -> in-process adaptor -> SUB (tcp)");
+    println!(
+        "    library -> adaptor: log() -> drainer (batches) -> in-process adaptor -> SUB (tcp)"
+    );
     println!("    raw XPUB -> adaptor: one thread calling zmq_send per record into the same adaptor + SUB");
     println!("    raw XPUB -> SUB: the same sender straight into a bound SUB (libzmq ceiling, no adaptor)");
     println!("    rate = N / (first send .. last received); CPU = sending process (getrusage);");
@@ -1192,12 +1201,22 @@ fn pipeline_run(
     let listen_path = dir.join(format!("{tag}.ipc"));
     let listen = format!("ipc://{}", listen_path.display());
     let publish = format!("tcp://127.0.0.1:{}", free_tcp_port());
-    let (ready, done) = (dir.join(format!("{tag}.ready")), dir.join(format!("{tag}.done")));
+    let (ready, done) = (
+        dir.join(format!("{tag}.ready")),
+        dir.join(format!("{tag}.done")),
+    );
     let hwm = "1000000".to_string();
     let mut cmd = if mode == "lib" {
         let mut c = std::process::Command::new(adaptor_bin());
         c.args(["-b", &listen, "-p", &publish, "--stats-interval", "0"])
-            .args(["--listen-hwm", &hwm, "--publish-hwm", &hwm, "--ipc-mode", "0666"]);
+            .args([
+                "--listen-hwm",
+                &hwm,
+                "--publish-hwm",
+                &hwm,
+                "--ipc-mode",
+                "0666",
+            ]);
         c
     } else {
         let mut c = std::process::Command::new(baseline);
@@ -1255,11 +1274,20 @@ fn none_secs(secs: u64) -> u64 {
 fn pipeline_section(dir: &Path, baseline: &Path, rate: u64, secs: u64, runs: u64, cpu: bool) {
     let n = rate * secs;
     if cpu {
-        println!("(4) pipeline: {rate} records/s of {PIPE_SIZE} B for {secs} s, {runs} interleaved runs");
+        println!(
+            "(4) pipeline: {rate} records/s of {PIPE_SIZE} B for {secs} s, {runs} interleaved runs"
+        );
         println!("    library: log() -> drainer -> ipc -> zmq-adaptor (binary) -> tcp -> SUB");
-        println!("    reference: PUB zmq_send per record -> ipc -> C zmq_proxy XSUB/XPUB -> tcp -> SUB");
-        println!("    CPU µs/record, first record .. consumer has the last: proxy = proxy process;");
-        println!("    net = producer process minus the pacing loop alone ({}-s runs);", none_secs(secs));
+        println!(
+            "    reference: PUB zmq_send per record -> ipc -> C zmq_proxy XSUB/XPUB -> tcp -> SUB"
+        );
+        println!(
+            "    CPU µs/record, first record .. consumer has the last: proxy = proxy process;"
+        );
+        println!(
+            "    net = producer process minus the pacing loop alone ({}-s runs);",
+            none_secs(secs)
+        );
         println!("    direct = time in log()/zmq_send + the producer's other threads (drainer, libzmq I/O)");
         println!("    target: (producer + proxy) library <= 0.4x reference");
     } else {
@@ -1268,9 +1296,25 @@ fn pipeline_section(dir: &Path, baseline: &Path, rate: u64, secs: u64, runs: u64
     }
     println!(
         "    {:<5} {:>3} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7}",
-        "mode", "run", "received", "process", "net", "direct", "calls", "threads", "proxy", "p50 ms", "p90 ms", "p99 ms", "max ms"
+        "mode",
+        "run",
+        "received",
+        "process",
+        "net",
+        "direct",
+        "calls",
+        "threads",
+        "proxy",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms"
     );
-    let modes: &[&str] = if cpu { &["lib", "pub", "none"] } else { &["lib", "pub"] };
+    let modes: &[&str] = if cpu {
+        &["lib", "pub", "none"]
+    } else {
+        &["lib", "pub"]
+    };
     let mut all: Vec<HashMap<&str, (Kv, Kv)>> = Vec::new();
     for r in 0..runs {
         let mut got = HashMap::new();
@@ -1302,7 +1346,9 @@ fn pipeline_section(dir: &Path, baseline: &Path, rate: u64, secs: u64, runs: u64
     for (r, got) in all.iter().enumerate() {
         let mut tot: HashMap<&str, (f64, f64)> = HashMap::new();
         for &mode in modes {
-            let Some((p, c)) = got.get(mode) else { continue };
+            let Some((p, c)) = got.get(mode) else {
+                continue;
+            };
             let recs = if mode == "none" { none_n } else { n as f64 };
             let process = num(p, "cpu_us") / recs;
             let calls = num(p, "call_us") / recs - if mode == "none" { 0.0 } else { stamping };
@@ -1338,9 +1384,15 @@ fn pipeline_section(dir: &Path, baseline: &Path, rate: u64, secs: u64, runs: u64
             if mode != "none" {
                 tot.insert(mode, (net + proxy, direct + proxy));
                 let e = per.entry(mode).or_default();
-                for (i, v) in [net + proxy, direct + proxy, lat("p50_us"), lat("p90_us"), lat("p99_us")]
-                    .into_iter()
-                    .enumerate()
+                for (i, v) in [
+                    net + proxy,
+                    direct + proxy,
+                    lat("p50_us"),
+                    lat("p90_us"),
+                    lat("p99_us"),
+                ]
+                .into_iter()
+                .enumerate()
                 {
                     e[i].push(v);
                 }
@@ -1356,7 +1408,11 @@ fn pipeline_section(dir: &Path, baseline: &Path, rate: u64, secs: u64, runs: u64
     }
     for mode in ["lib", "pub"] {
         let Some(e) = per.get_mut(mode) else { continue };
-        let label = if mode == "lib" { "library" } else { "reference" };
+        let label = if mode == "lib" {
+            "library"
+        } else {
+            "reference"
+        };
         let r: Vec<String> = e.iter().map(|v| range(v, 2)).collect();
         if cpu {
             println!(

@@ -12,8 +12,9 @@
 //!   subscribes and disappears when its last one unsubscribes or disconnects, so
 //!   stray unsubscribes and duplicate subscribes change nothing. With no prefix,
 //!   records wait (bounded); a record no prefix matches is dropped and counted.
-//! * A full consumer queue: the record still goes to the other consumers and the
-//!   miss is counted (`consumer_drops`).
+//! * The publish socket never drops (`ZMQ_XPUB_NODROP`): a consumer whose queue is
+//!   full makes forwarding wait (the wait is counted); records wait in the bounded
+//!   backlog, then in the workers, where every refusal is counted.
 //! * Stop: workers are told to stop sending (heartbeat state 1), their last batches
 //!   are read (until each answered with a fin), the backlog goes to consumers for up
 //!   to the drain timeout, the final acknowledgements go out (state 2), and what was
@@ -21,6 +22,7 @@
 //!   records as returned (they resend them to the next adaptor).
 
 use crate::accounting::{Accounting, DropReason};
+use crate::packed::{self, Compression};
 use crate::proxy::{CaptureFn, Captured};
 use crate::wire::{self, AdaptorState, Kind, Stream};
 use crate::zmq_util;
@@ -186,6 +188,93 @@ impl StreamState {
     }
 }
 
+/// Packed batches held at most while a packed consumer's queue is full.
+const PACKED_PENDING: usize = 1024;
+
+/// The packed consumer stream's side of the forwarder.
+pub struct PackedOut {
+    sock: zmq::Socket,
+    compression: Compression,
+    /// Encoded frames (and their record counts) a full consumer queue refused.
+    pending: VecDeque<(Vec<u8>, u64)>,
+    /// Plain publishers' records, packed under the adaptor's own stream.
+    legacy: Option<wire::BatchWriter>,
+    stream: Stream,
+    next_seq: u64,
+}
+
+impl PackedOut {
+    /// A packed stream on a bound XPUB.
+    pub fn new(
+        mut sock: zmq::Socket,
+        compression: Compression,
+        instance: u64,
+    ) -> zmq::Result<Self> {
+        zmq_util::set_xpub_nodrop(&mut sock)?;
+        Ok(PackedOut {
+            sock,
+            compression,
+            pending: VecDeque::new(),
+            legacy: None,
+            stream: Stream {
+                pid: std::process::id(),
+                boot: instance,
+            },
+            next_seq: 1,
+        })
+    }
+
+    /// Publishes one batch body. The socket never drops: while a packed consumer's
+    /// queue is full, batches wait here (bounded); past that bound a batch is not
+    /// published and its records are counted (`zmq_adaptor_packed_drops_total`).
+    fn send(&mut self, body: &[u8], records: u64, acct: &Accounting) -> zmq::Result<()> {
+        let frame = packed::encode(body, self.compression);
+        self.pending.push_back((frame, records));
+        self.flush(acct)?;
+        while self.pending.len() > PACKED_PENDING {
+            if let Some((_, n)) = self.pending.pop_back() {
+                acct.packed_drops.fetch_add(n, Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands pending batches to the socket while it takes them.
+    fn flush(&mut self, acct: &Accounting) -> zmq::Result<()> {
+        while let Some((frame, n)) = self.pending.front() {
+            match self
+                .sock
+                .send(&packed::SIGNATURE[..], zmq::DONTWAIT | zmq::SNDMORE)
+            {
+                Ok(()) => {}
+                Err(zmq::Error::EAGAIN) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+            self.sock.send(&frame[..], zmq::DONTWAIT)?;
+            acct.packed_records.fetch_add(*n, Relaxed);
+            self.pending.pop_front();
+        }
+        Ok(())
+    }
+
+    fn add_legacy(&mut self, topic: &[u8], record: &[u8]) {
+        let w = self.legacy.get_or_insert_with(|| {
+            wire::BatchWriter::new(Vec::new(), self.stream, self.next_seq, self.next_seq - 1)
+        });
+        w.push(topic, record);
+    }
+
+    fn flush_legacy(&mut self, acct: &Accounting) -> zmq::Result<()> {
+        if let Some(w) = self.legacy.take() {
+            let n = w.count() as u64;
+            self.next_seq += n;
+            let body = w.finish();
+            self.send(&body, n, acct)?;
+        }
+        Ok(())
+    }
+}
+
 /// Why the loop ended.
 pub enum Exit {
     /// TERMINATE: stop at once.
@@ -215,8 +304,9 @@ pub struct Forwarder {
     last_heartbeat: Instant,
     last_ack: Instant,
     acks_dirty: bool,
-    nodrop: bool,
+    stalled_since: Option<Instant>,
     paused: bool,
+    packed: Option<PackedOut>,
 }
 
 impl Forwarder {
@@ -243,9 +333,16 @@ impl Forwarder {
             last_heartbeat: Instant::now() - HEARTBEAT_EVERY,
             last_ack: Instant::now(),
             acks_dirty: false,
-            nodrop: false,
+            stalled_since: None,
             paused: false,
+            packed: None,
         }
+    }
+
+    /// Also offers every received record on a packed stream.
+    pub fn with_packed(mut self, sock: zmq::Socket, compression: Compression) -> zmq::Result<Self> {
+        self.packed = Some(PackedOut::new(sock, compression, self.instance)?);
+        Ok(self)
     }
 
     fn backlog_full(&self) -> bool {
@@ -256,7 +353,6 @@ impl Forwarder {
     /// Runs until TERMINATE or DRAIN (then drains); returns the final counts.
     pub fn run(&mut self) -> zmq::Result<()> {
         zmq_util::set_xpub_nodrop(&mut self.backend)?;
-        self.nodrop = true;
         let exit = self.serve()?;
         if let Exit::Drain(t) = exit {
             self.drain(Instant::now() + t)?;
@@ -297,7 +393,10 @@ impl Forwarder {
                 self.read_frontend()?;
             }
             if !self.paused {
-                self.forward(false)?;
+                self.forward()?;
+            }
+            if let Some(p) = self.packed.as_mut() {
+                p.flush(&self.acct)?;
             }
         }
     }
@@ -421,10 +520,24 @@ impl Forwarder {
                 Some(_) => self.acct.count_drop(DropReason::Malformed, 1),
             }
         }
+        if let Some(p) = self.packed.as_mut() {
+            p.flush_legacy(&self.acct)?;
+        }
         Ok(())
     }
 
     fn accept_legacy(&mut self, payload: Payload, bytes: usize) {
+        if let Some(p) = self.packed.as_mut() {
+            match &payload {
+                Payload::Single(r) => p.add_legacy(b"", r),
+                Payload::Legacy(parts) => match parts.as_slice() {
+                    [r] => p.add_legacy(b"", r),
+                    [t, r, ..] => p.add_legacy(t, r),
+                    [] => {}
+                },
+                Payload::Packed { .. } => {}
+            }
+        }
         self.acct.received.fetch_add(1, SeqCst);
         self.acct.backlog_bytes.fetch_add(bytes as u64, Relaxed);
         self.backlog.push_back(Held {
@@ -516,6 +629,42 @@ impl Forwarder {
         if h.count > 0 {
             st.insert(h.first_seq, h.last_seq());
         }
+        if let Some(p) = self.packed.as_mut() {
+            if dups == 0 && fresh > 0 {
+                p.send(&batch, fresh, &self.acct)?;
+            } else if fresh > 0 {
+                // Re-pack only the records not seen before, one batch per run of
+                // consecutive sequence numbers.
+                let mut run: Option<wire::BatchWriter> = None;
+                let mut next = 0u64;
+                for hd in &held {
+                    let Some((_, seq)) = hd.origin else { continue };
+                    let Payload::Packed {
+                        batch: b,
+                        topic,
+                        body,
+                    } = &hd.payload
+                    else {
+                        continue;
+                    };
+                    if run.is_some() && seq != next {
+                        if let Some(w) = run.take() {
+                            let n = w.count() as u64;
+                            p.send(&w.finish(), n, &self.acct)?;
+                        }
+                    }
+                    let w = run.get_or_insert_with(|| {
+                        wire::BatchWriter::new(Vec::new(), h.stream, seq, h.acked)
+                    });
+                    w.push(&b[topic.0..topic.0 + topic.1], &b[body.0..body.0 + body.1]);
+                    next = seq + 1;
+                }
+                if let Some(w) = run.take() {
+                    let n = w.count() as u64;
+                    p.send(&w.finish(), n, &self.acct)?;
+                }
+            }
+        }
         if dups > 0 {
             self.acct.duplicates.fetch_add(dups, Relaxed);
             // Already forwarded earlier: the worker needs the acknowledgement again.
@@ -524,18 +673,6 @@ impl Forwarder {
         self.acct.received.fetch_add(fresh, SeqCst);
         self.acct.backlog_bytes.fetch_add(bytes as u64, Relaxed);
         self.backlog.extend(held);
-        Ok(())
-    }
-
-    fn set_nodrop(&mut self, on: bool) -> zmq::Result<()> {
-        if self.nodrop != on {
-            if on {
-                zmq_util::set_xpub_nodrop(&mut self.backend)?;
-            } else {
-                zmq_util::set_xpub_lossy(&mut self.backend)?;
-            }
-            self.nodrop = on;
-        }
         Ok(())
     }
 
@@ -560,10 +697,11 @@ impl Forwarder {
         Ok(true)
     }
 
-    /// Forwards from the backlog while consumers are subscribed. With `patient`, a
-    /// full consumer queue makes it wait (stop); otherwise the record goes to the
-    /// others and the miss is counted.
-    fn forward(&mut self, patient: bool) -> zmq::Result<bool> {
+    /// Forwards from the backlog while consumers are subscribed. The publish socket
+    /// never drops (`ZMQ_XPUB_NODROP`): when a consumer's queue is full, forwarding
+    /// waits — the backlog holds the records, then the workers' windows and queues —
+    /// and the time spent waiting is counted (`zmq_adaptor_publish_stall_seconds_total`).
+    fn forward(&mut self) -> zmq::Result<bool> {
         let mut progressed = false;
         for _ in 0..BURST {
             if self.subs.is_empty() {
@@ -581,24 +719,19 @@ impl Forwarder {
                 continue;
             }
             if self.send_record(&h)? {
+                if let Some(t) = self.stalled_since.take() {
+                    self.acct
+                        .stall_us
+                        .fetch_add(t.elapsed().as_micros() as u64, Relaxed);
+                }
                 self.settle(&h);
                 self.acct.forwarded.fetch_add(1, SeqCst);
                 progressed = true;
                 continue;
             }
-            if patient {
-                self.backlog.push_front(h);
-                break;
-            }
-            // A lagging consumer: the others still get the record; its miss is counted.
-            self.set_nodrop(false)?;
-            let sent = self.send_record(&h);
-            self.set_nodrop(true)?;
-            sent?;
-            self.settle(&h);
-            self.acct.forwarded.fetch_add(1, SeqCst);
-            self.acct.consumer_drops.fetch_add(1, Relaxed);
-            progressed = true;
+            self.stalled_since.get_or_insert_with(Instant::now);
+            self.backlog.push_front(h);
+            break;
         }
         Ok(progressed)
     }
@@ -706,7 +839,7 @@ impl Forwarder {
             if ready[1] {
                 self.read_frontend()?;
             }
-            self.forward(true)?;
+            self.forward()?;
         }
         Ok(())
     }

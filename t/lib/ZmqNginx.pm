@@ -33,6 +33,14 @@ package ZmqNginx;
 #                       request METHOD /path   (status must be 200)
 #                       sleep SECONDS
 #                       reload                 (nginx -s reload, waits for new workers)
+#                       old_workers_gone SECONDS [TODO REASON...]  (the workers that
+#                                              ran before the last reload exited within
+#                                              SECONDS of it; with TODO, a known failure
+#                                              reported as "not ok # TODO")
+#                       run COMMAND...         (shell command in the checkout, with
+#                                              $TEST_NGINX_* expanded; must exit 0)
+#                       quit_clean             (quit; the master must exit 0, not on
+#                                              a signal)
 #                       quit                   (nginx -s quit, waits for the master)
 #                       quit_nowait            (nginx -s quit, does not wait)
 #                       nginx_wait             (waits for the master to exit)
@@ -55,6 +63,12 @@ package ZmqNginx;
 #   error_log         lines that must appear in error.log (substring match)
 #   no_error_log      lines that must not appear in error.log
 #   timeout           seconds to wait for the records (default 10)
+#   config_error      the block only runs "nginx -t" on its configuration, which
+#                     must fail and print this text (substring match)
+#
+# require_zmq_log_module() (call before run_tests) loads the nginx C module
+# <libdir>/ngx_http_zmq_log_module.so in every block; the whole file is skipped when
+# it is not built because nginx-dev is not installed.
 #
 # Every block fails if error.log contains "[error]", "[alert]", "[crit]", "[emerg]"
 # or the library's "not delivered" message, unless an --- error_log line contains
@@ -89,7 +103,7 @@ use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(sleep time);
 
 our @ISA = ('Exporter');
-our @EXPORT = qw(run_tests root_dir server_port servroot zmq_endpoint);
+our @EXPORT = qw(run_tests root_dir server_port servroot zmq_endpoint require_zmq_log_module);
 sub import { ZmqNginx->export_to_level(1, @_) }
 
 my $ROOT = abs_path(dirname(__FILE__) . '/../..');
@@ -101,8 +115,10 @@ my $NGINX = $ENV{TEST_NGINX_BINARY} // find_nginx();
 
 my ($TMP, $SERVROOT, $PORT, $ENDPOINT, $ADAPTOR_SOCK, $PUB_SOCK, $LINK);
 my ($adaptor_pid, $sub_pid, $nginx_pid, $wrk_pid);
+my ($reload_time, @reload_old_workers);
 my $sub_out;
 my $owner_pid = $$;
+my $ZMQ_LOG_MODULE;
 
 sub root_dir () { $ROOT }
 sub server_port () { $PORT }
@@ -127,17 +143,33 @@ sub check_prerequisites {
         unless -x $ADAPTOR_BIN;
     my $mod = "$LIBDIR/zmq_logger.so";
     my $built = "$LIBDIR/libzmq_logger.so";
+    # Never cp onto zmq_logger.so: a running nginx has it mapped (see README,
+    # "Upgrading a live module"); make module replaces it with a new file + rename.
     if (!-e $mod) {
-        bail "$mod not found: run make build (cargo build --release --workspace && "
-            . "cp target/release/libzmq_logger.so target/release/zmq_logger.so)";
+        bail "$mod not found: run make build (cargo build --release --workspace && make module)";
     }
     if (-e $built && (stat $built)[9] > (stat $mod)[9]) {
-        bail "$mod is older than $built: copy it again "
-            . "(cp target/release/libzmq_logger.so target/release/zmq_logger.so)";
+        bail "$mod is older than $built: run make module (atomic replace)";
     }
     bail "$LIBDIR/libzmq_adaptor.so not found" unless -e "$LIBDIR/libzmq_adaptor.so";
     bail "$PYTHON cannot import zmq (install python3-zmq or set PYTHON)"
         if system($PYTHON, '-c', 'import zmq') != 0;
+}
+
+# Loads the nginx C module in every block, or skips the test file when it could not
+# be built because nginx-dev is missing (make build builds it whenever it is there).
+sub require_zmq_log_module () {
+    my $so = "$LIBDIR/ngx_http_zmq_log_module.so";
+    my $src = "$ROOT/nginx/module/ngx_http_zmq_log_module.c";
+    if (!-e $so) {
+        Test::More::plan(skip_all => "nginx-dev is not installed, so $so was not built "
+            . "(apt-get install nginx-dev; make build)") unless -x '/usr/share/nginx/src/configure';
+        bail "$so not found although nginx-dev is installed: run make build "
+            . "(or scripts/build_nginx_module.sh)";
+    }
+    bail "$so is older than $src: run scripts/build_nginx_module.sh"
+        if (stat $so)[9] < (stat $src)[9];
+    $ZMQ_LOG_MODULE = $so;
 }
 
 sub free_port {
@@ -229,7 +261,7 @@ sub start_adaptor {
 }
 
 sub stop_adaptor {
-    unlink $LINK;
+    unlink $LINK if defined $LINK;
     return unless $adaptor_pid;
     my $ok = stop_pid($adaptor_pid, 'TERM', 10, 'zmq-adaptor');
     $adaptor_pid = undef;
@@ -311,6 +343,7 @@ sub module_lines {
             push @paths, $p if -e $p;
         }
     }
+    push @paths, $ZMQ_LOG_MODULE if $ZMQ_LOG_MODULE;
     return join '', map { "load_module $_;\n" } @paths;
 }
 
@@ -537,6 +570,7 @@ sub run_steps {
             Test::More::is($r->{status}, 200, "$name - step '$s' status");
         } elsif ($op eq 'reload') {
             my @old = worker_pids($nginx_pid);
+            ($reload_time, @reload_old_workers) = (time, @old);
             nginx_signal('reload');
             # Wait until a worker that was not there before runs.
             my $deadline = time + 15;
@@ -547,6 +581,34 @@ sub run_steps {
             }
             Test::More::ok((grep { !$old{$_} } worker_pids($nginx_pid)) > 0,
                 "$name - new workers after reload");
+        } elsif ($op eq 'old_workers_gone') {
+            die "old_workers_gone needs a reload before it\n" unless defined $reload_time;
+            my $deadline = $reload_time + $a[0];
+            my @left = @reload_old_workers;
+            while (@left && time < $deadline + 10) {
+                @left = grep { kill 0, $_ } @left;
+                last unless @left;
+                sleep 0.02;
+            }
+            my $took = time - $reload_time;
+            my ($todo) = join(' ', @a[1 .. $#a]) =~ /^TODO\s+(.*)/;
+            local $ZmqNginx::TODO = $todo if defined $todo;
+            Test::More::ok(!@left && $took <= $a[0],
+                sprintf("%s - old workers (%s) gone within %ss of the reload (took %.2fs)",
+                    $name, join(',', @reload_old_workers), $a[0], $took));
+        } elsif ($op eq 'run') {
+            my $cmd = expand_vars(join ' ', @a);
+            my $out = `cd '$ROOT' && $cmd 2>&1`;
+            Test::More::is($?, 0, "$name - step 'run $cmd'") or Test::More::diag($out);
+        } elsif ($op eq 'quit_clean') {
+            nginx_signal('quit');
+            my $st = wait_pid($nginx_pid, 30);
+            Test::More::ok(defined $st && $st == 0,
+                "$name - nginx master exited cleanly after -s quit (status "
+                . (defined $st ? ($st & 127 ? "signal " . ($st & 127) : "exit " . ($st >> 8)) : 'none')
+                . ")");
+            if (!defined $st) { kill 'KILL', $nginx_pid; wait_pid($nginx_pid, 5); }
+            $nginx_pid = undef;
         } elsif ($op eq 'quit') {
             nginx_signal('quit');
             my $st = wait_pid($nginx_pid, 30);
@@ -606,6 +668,18 @@ sub run_block {
     unlink $LINK;
     unlink map { "$SERVROOT/logs/$_" } qw(error.log access.log stderr.log nginx.pid);
     unlink "$TMP/wrk.out";
+
+    my $config_error = section($block, 'config_error');
+    if (defined $config_error) {
+        write_conf($block);
+        my $out = `@{[ join ' ', map { "'$_'" } nginx_cmd('-t') ]} 2>&1`;
+        my $rc = $?;
+        Test::More::ok($rc != 0, "$name - nginx -t fails") or Test::More::diag($out);
+        my $want = trimmed(expand_vars($config_error));
+        Test::More::ok(index($out, $want) >= 0, "$name - nginx -t says \"$want\"")
+            or Test::More::diag("nginx -t printed:\n$out");
+        return;
+    }
 
     my $records = section($block, 'records');
     my $count = trimmed(section($block, 'record_count'));
