@@ -648,7 +648,7 @@ fn consumer(a: &[String]) {
             Err(e) => panic!("consumer recv: {e}"),
         }
     }
-    if let Ok(path) = std::env::var("PIPE_DUMP") {
+    if let Some(path) = std::env::var("PIPE_DUMP").ok().filter(|p| !p.is_empty()) {
         let text: Vec<String> = lat.iter().map(|l| format!("{l:.0}")).collect();
         let _ = std::fs::write(format!("{path}.{}", std::process::id()), text.join("\n"));
     }
