@@ -503,19 +503,78 @@ fn flush(lua: &Lua, a: &Adaptor, timeout: LuaValue) -> Ret {
     rc_result(lua, a, rc)
 }
 
-/// Writes `s` as a JSON string; invalid UTF-8 is replaced by U+FFFD so the output is
-/// always valid JSON.
-fn json_string(out: &mut Vec<u8>, s: &[u8]) -> Result<(), String> {
-    let text = String::from_utf8_lossy(s);
-    serde_json::to_writer(&mut *out, text.as_ref()).map_err(|e| e.to_string())
+/// Hex digits of `\u00XX` escapes (lowercase, as serde_json writes them).
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Feeds `s` as a JSON string literal (quotes included) to `put`, in pieces.
+///
+/// The one string rule of the module, used by `encode` and by the Lua usage record
+/// (through `zmq_logger_json_string`): `"` and `\` are escaped, bytes below 0x20 as
+/// `\b \f \n \r \t` or `\u00XX`, everything else is copied; invalid UTF-8 becomes one
+/// U+FFFD per maximal invalid subsequence (as `String::from_utf8_lossy`). At most
+/// `6 * s.len() + 2` bytes.
+#[inline]
+fn json_string_with(s: &[u8], mut put: impl FnMut(&[u8])) {
+    put(b"\"");
+    for chunk in s.utf8_chunks() {
+        let valid = chunk.valid().as_bytes();
+        let mut start = 0;
+        for (i, &b) in valid.iter().enumerate() {
+            let short: &[u8] = match b {
+                b'"' => b"\\\"",
+                b'\\' => b"\\\\",
+                0x08 => b"\\b",
+                0x0c => b"\\f",
+                b'\n' => b"\\n",
+                b'\r' => b"\\r",
+                b'\t' => b"\\t",
+                0..=0x1f => &[],
+                _ => continue,
+            };
+            put(&valid[start..i]);
+            if short.is_empty() {
+                put(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[(b >> 4) as usize],
+                    HEX[(b & 15) as usize],
+                ]);
+            } else {
+                put(short);
+            }
+            start = i + 1;
+        }
+        put(&valid[start..]);
+        if !chunk.invalid().is_empty() {
+            put("\u{FFFD}".as_bytes());
+        }
+    }
+    put(b"\"");
 }
 
-/// Writes a Lua number: integral values without a fraction, non-finite as `null`.
+/// Writes `s` as a JSON string literal (see [`json_string_with`]).
+fn json_string(out: &mut Vec<u8>, s: &[u8]) -> Result<(), String> {
+    json_string_with(s, |p| out.extend_from_slice(p));
+    Ok(())
+}
+
+/// Largest JSON text of a number written by [`json_number`] (ryu writes at most 24
+/// bytes, an i64 at most 20).
+const JSON_NUMBER_MAX: usize = 32;
+
+/// Writes a Lua number, the one number rule of the module: NaN and ±inf are `null`;
+/// integral values with |n| < 2^63 are written as integers (exactly: such a double
+/// is an integer, e.g. `9007199254740993` cannot occur but `9007199254740992` and
+/// `1000000000000000000` are written in full); any other value as the shortest text
+/// that reads back as the same double, as serde_json writes it (`0.1`, `1.5e-7`,
+/// `1e+300`).
 fn json_number(out: &mut Vec<u8>, n: f64) -> Result<(), String> {
     if !n.is_finite() {
         out.extend_from_slice(b"null");
         Ok(())
-    } else if n.fract() == 0.0 && n.abs() < 9.007_199_254_740_992e15 {
+    } else if n.fract() == 0.0 && n.abs() < 9.223_372_036_854_775_808e18 {
         out.extend_from_slice((n as i64).to_string().as_bytes());
         Ok(())
     } else {
@@ -523,12 +582,56 @@ fn json_number(out: &mut Vec<u8>, n: f64) -> Result<(), String> {
     }
 }
 
+/// C entry point for the Lua usage record: writes `src[..len]` as a JSON string
+/// literal to `dst` and returns the number of bytes written.
+///
+/// # Safety
+/// `src` must be readable for `len` bytes (or `len` 0) and `dst` writable for
+/// `6 * len + 2` bytes; the two must not overlap.
+unsafe extern "C" fn zmq_logger_json_string(dst: *mut u8, src: *const u8, len: usize) -> usize {
+    let s: &[u8] = if len == 0 {
+        &[]
+    } else {
+        // SAFETY: readable for len bytes per the contract.
+        unsafe { std::slice::from_raw_parts(src, len) }
+    };
+    let mut w = 0usize;
+    json_string_with(s, |p| {
+        // SAFETY: the output is at most 6 * len + 2 bytes, which dst can hold per the
+        // contract; p does not overlap dst.
+        unsafe { std::ptr::copy_nonoverlapping(p.as_ptr(), dst.add(w), p.len()) };
+        w += p.len();
+    });
+    w
+}
+
+/// C entry point for the Lua usage record: writes the JSON text of `n` to `dst`
+/// (room for [`JSON_NUMBER_MAX`] bytes) and returns its length.
+///
+/// # Safety
+/// `dst` must be writable for `JSON_NUMBER_MAX` bytes.
+unsafe extern "C" fn zmq_logger_json_number(dst: *mut u8, n: f64) -> usize {
+    let mut out = Vec::with_capacity(JSON_NUMBER_MAX);
+    if json_number(&mut out, n).is_err() {
+        out.clear();
+        out.extend_from_slice(b"null");
+    }
+    let len = out.len().min(JSON_NUMBER_MAX);
+    // SAFETY: dst is writable for JSON_NUMBER_MAX >= len bytes per the contract.
+    unsafe { std::ptr::copy_nonoverlapping(out.as_ptr(), dst, len) };
+    len
+}
+
 /// The text of a table key as a JSON object key.
 fn json_key(k: &LuaValue) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     match k {
         LuaValue::String(s) => json_string(&mut out, &s.as_bytes())?,
-        LuaValue::Integer(i) => json_string(&mut out, i.to_string().as_bytes())?,
+        LuaValue::Integer(i) => {
+            let mut num = Vec::new();
+            json_number(&mut num, *i as f64)?;
+            json_string(&mut out, &num)?;
+        }
         LuaValue::Number(n) => {
             let mut num = Vec::new();
             json_number(&mut num, *n)?;
@@ -572,7 +675,7 @@ fn json_value(out: &mut Vec<u8>, v: &LuaValue, depth: usize) -> Result<(), Strin
     match v {
         LuaValue::Nil => out.extend_from_slice(b"null"),
         LuaValue::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        LuaValue::Integer(i) => out.extend_from_slice(i.to_string().as_bytes()),
+        LuaValue::Integer(i) => json_number(out, *i as f64)?,
         LuaValue::Number(n) => json_number(out, *n)?,
         LuaValue::String(s) => json_string(out, &s.as_bytes())?,
         // ngx.null / cjson.null are NULL light userdata.
@@ -713,6 +816,16 @@ fn zmq_logger(lua: &Lua) -> LuaResult<LuaTable> {
     }
     native.set("errors", errors)?;
     native.set("library", a.path.as_str())?;
+    // The JSON helpers for the usage record (called through LuaJIT FFI).
+    native.set(
+        "json_string_fn",
+        LuaLightUserData(zmq_logger_json_string as *mut c_void),
+    )?;
+    native.set(
+        "json_number_fn",
+        LuaLightUserData(zmq_logger_json_number as *mut c_void),
+    )?;
+    native.set("json_number_max", JSON_NUMBER_MAX)?;
     native.set("version", VERSION)?;
 
     lua.load(LUA_CHUNK)

@@ -71,6 +71,21 @@ local C, ffi_err = load_ffi()
 _M._FFI = C ~= nil
 _M._FFI_ERROR = ffi_err
 
+-- JSON helpers of this module (Rust, the same rules as encode()), for
+-- resty.zmq_logger.usage: function pointers callable through FFI.
+--   _json_string(dst, src, len) -> bytes written; dst needs room for 6 * len + 2
+--   _json_number(dst, n) -> bytes written; dst needs room for _JSON_NUMBER_MAX
+--   _C: the FFI namespace of libzmq_adaptor.so (zmq_adaptor_log/publish), for
+--   callers that pass a pointer and a length instead of a Lua string.
+if C then
+    local ffi = require "ffi"
+    _M._C = C
+    _M._json_string = ffi.cast("size_t (*)(uint8_t *, const uint8_t *, size_t)",
+                               native.json_string_fn)
+    _M._json_number = ffi.cast("size_t (*)(uint8_t *, double)", native.json_number_fn)
+    _M._JSON_NUMBER_MAX = native.json_number_max
+end
+
 if C then
     -- Queues one record. A string is sent as is; a table is sent as JSON.
     function _M.log(record)
