@@ -43,7 +43,7 @@ struct Cli {
     #[arg(long, value_name = "USER")]
     worker_user: Option<String>,
     /// Print a stats line every SECONDS (0 = never).
-    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0, value_parser = parse_seconds)]
     stats_interval: f64,
     /// Interval between built-in test messages, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 100)]
@@ -52,8 +52,32 @@ struct Cli {
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     listen_hwm: i32,
     /// Send high-water mark per consumer on the publish side, in messages.
-    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
     publish_hwm: i32,
+    /// Serve Prometheus metrics at http://HOST:PORT/metrics (off by default).
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics: Option<String>,
+    /// On SIGTERM/SIGINT, forward the backlog to consumers for at most SECONDS.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0, value_parser = parse_seconds)]
+    drain_timeout: f64,
+    /// Records held at most between workers and consumers.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    backlog_records: usize,
+    /// Bytes held at most between workers and consumers.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
+    backlog_bytes: usize,
+    /// Largest message a publisher may send; workers pack batches below it.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+    max_message_bytes: usize,
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=86_400.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "'{s}' is not a number of seconds between 0 and 86400"
+        )),
+    }
 }
 
 fn parse_mode(s: &str) -> Result<u32, String> {
@@ -93,6 +117,10 @@ fn main() -> ExitCode {
             publish_hwm: cli.publish_hwm,
             ipc_mode: cli.ipc_mode,
             ipc_group,
+            drain_timeout: Duration::from_secs_f64(cli.drain_timeout),
+            backlog_records: cli.backlog_records.max(1),
+            backlog_bytes: cli.backlog_bytes.max(1),
+            max_message: cli.max_message_bytes.max(1024),
             ..ProxyConfig::default()
         },
         debug: cli.debug || cli.test || cli.reverse_test,
@@ -102,6 +130,7 @@ fn main() -> ExitCode {
         stats_interval: (cli.stats_interval > 0.0)
             .then(|| Duration::from_secs_f64(cli.stats_interval)),
         worker_user: cli.worker_user,
+        metrics: cli.metrics,
     };
     if opts.debug {
         let (a, b, c) = zmq::version();
