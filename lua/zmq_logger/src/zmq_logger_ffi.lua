@@ -14,6 +14,7 @@ local native_publish = native.publish
 
 local _M = {
     _VERSION = native.version,
+    _ABI = native.abi,
     _LIBRARY = native.library,
     configure = native.configure,
     stats = native.stats,
@@ -28,15 +29,14 @@ end
 
 local EMPTY_RECORD = reason(2)
 
--- Prototypes of the core library (include/zmq_adaptor.h). Each is declared on its
--- own so that an identical or compatible declaration made earlier by other code in
--- the same LuaJIT state (another binding of the same library) is not an error.
-local CDEFS = {
-    "int zmq_adaptor_log(const uint8_t *data, size_t len);",
-    "int zmq_adaptor_publish(const uint8_t *topic, size_t topic_len,"
-        .. " const uint8_t *data, size_t len);",
-    "const char *zmq_adaptor_strerror(int code);",
-}
+-- Prototypes of the core library, copied from include/zmq_adaptor.h at build time
+-- (build.rs), one per line. Each is declared on its own so that an identical or
+-- compatible declaration made earlier by other code in the same LuaJIT state
+-- (another binding of the same library) is not an error.
+local CDEFS = {}
+for line in native.cdefs:gmatch("[^\n]+") do
+    CDEFS[#CDEFS + 1] = line
+end
 
 local function load_ffi()
     local ok, ffi = pcall(require, "ffi")
