@@ -1,5 +1,10 @@
-//! Derives the binding's view of the C ABI from `include/zmq_adaptor.h`, the one
-//! source of truth (itself generated from the core crate by cbindgen):
+//! Derives the binding's view of the C ABI from the C header of the core library, the
+//! one source of truth: the text of `include/zmq_adaptor.h` as cbindgen generates it
+//! from the core crate (`src/ffi`, `cbindgen.toml`), here, in memory. Generating it
+//! again rather than reading the file means the binding never sees a header that the
+//! core crate's own build script has not rewritten yet (the two build scripts run in
+//! any order); a committed header that differs gives a build warning (and
+//! `make check-header` fails). From it:
 //!
 //! * Rust `#[repr(C)]` mirrors of `zmq_adaptor_config` and `zmq_adaptor_stats`, with
 //!   every field of the header, in order;
@@ -20,7 +25,10 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-/// The header, relative to this crate.
+/// The core crate, relative to this crate.
+const CORE: &str = "../..";
+
+/// The committed header, relative to this crate.
 const HEADER: &str = "../../include/zmq_adaptor.h";
 
 /// Structs mirrored in Rust: (C name, Rust name).
@@ -106,7 +114,7 @@ fn typedef_body<'a>(text: &'a str, kind: &str, name: &str) -> Option<&'a str> {
 }
 
 fn fail(msg: String) -> ! {
-    panic!("lua/zmq_logger/build.rs: {HEADER}: {msg}");
+    panic!("lua/zmq_logger/build.rs: zmq_adaptor.h: {msg}");
 }
 
 /// Fields of a struct body: (C type, name).
@@ -142,11 +150,29 @@ fn rust_type(c: &str, what: &str) -> String {
     }
 }
 
+/// The header cbindgen generates from the core crate now.
+fn generate_header() -> String {
+    let config = cbindgen::Config::from_file(format!("{CORE}/cbindgen.toml"))
+        .unwrap_or_else(|e| fail(format!("cannot read {CORE}/cbindgen.toml: {e}")));
+    let bindings = cbindgen::generate_with_config(CORE, config)
+        .unwrap_or_else(|e| fail(format!("cbindgen failed on {CORE}: {e}")));
+    let mut out = Vec::new();
+    bindings.write(&mut out);
+    String::from_utf8(out).unwrap_or_else(|_| fail("cbindgen wrote invalid UTF-8".into()))
+}
+
 fn main() {
+    println!("cargo:rerun-if-changed={CORE}/src");
+    println!("cargo:rerun-if-changed={CORE}/cbindgen.toml");
     println!("cargo:rerun-if-changed={HEADER}");
     println!("cargo:rerun-if-changed=build.rs");
-    let raw =
-        std::fs::read_to_string(HEADER).unwrap_or_else(|e| fail(format!("cannot read it: {e}")));
+    let raw = generate_header();
+    if std::fs::read_to_string(HEADER).ok().as_deref() != Some(raw.as_str()) {
+        println!(
+            "cargo:warning={HEADER} differs from cbindgen's output for src/ffi: \
+             the binding follows src/ffi; rebuild the core crate and commit the header"
+        );
+    }
     let text = strip(&raw);
     let mut rs = String::new();
     let mut lua = String::new();
