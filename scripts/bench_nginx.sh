@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# nginx usage-record benchmark: one nginx (2 workers), four locations under wrk,
+# nginx usage-record benchmark: one nginx (2 workers), five locations under wrk,
 # interleaved in one run (round 1: every case, round 2: every case, ...):
 #
 #   empty    return 200; an empty log_by_lua_block (the reference)
 #   usage    + log_by_lua: resty.zmq_logger.usage.log() (builds the standard usage
 #            record and queues it with zmq_logger: per-worker queue + drainer thread
 #            in libzmq_adaptor.so -> zmq-adaptor -> a pyzmq subscriber that counts)
+#   usage_w  the same with usage.configure{ request_id = "worker" } (ids made in Lua
+#            from a per-worker prefix and a counter instead of $request_id)
 #   access   + nginx's own access_log writing the same fields as JSON
 #            (log_format escape=json, buffer=64k) to a file, and the empty
 #            log_by_lua_block
@@ -27,7 +29,7 @@
 # sink every /socket request (lost = served - received).
 #
 # Usage: scripts/bench_nginx.sh        (after make build; about 55 s)
-# Environment: BENCH_SECONDS (per segment, default 2), BENCH_ROUNDS (default 5),
+# Environment: BENCH_SECONDS (per segment, default 2), BENCH_ROUNDS (default 4),
 #   BENCH_BATCH_US (drainer batch interval, default 10000), BENCH_CONNECTIONS
 #   (default 8), BENCH_THREADS (wrk threads, default 1), NGINX,
 #   PYTHON (default /usr/bin/python3), NGINX_LOAD_MODULES (see scripts/demo.sh),
@@ -38,14 +40,14 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 REL="$ROOT/target/release"
 SEG=${BENCH_SECONDS:-2}
-ROUNDS=${BENCH_ROUNDS:-5}
+ROUNDS=${BENCH_ROUNDS:-4}
 BATCH_US=${BENCH_BATCH_US:-10000}
 CONNS=${BENCH_CONNECTIONS:-8}
 THREADS=${BENCH_THREADS:-1}
 PYTHON=${PYTHON:-/usr/bin/python3}
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 PEER_LIB="$ROOT/../shared/peers/lua-resty-logger-socket/lib"
-CASES=(empty usage access socket)
+CASES=(empty usage usage_w access socket)
 
 die() { echo "bench: $*" >&2; exit 1; }
 
@@ -149,6 +151,9 @@ http {
     init_by_lua_block {
         assert(require("zmq_logger").configure{ endpoint = "$LISTEN", batch_interval_us = $BATCH_US })
         usage = require "resty.zmq_logger.usage"
+        -- A second, independent instance of the module for the usage_w case.
+        usage_w = dofile(package.searchpath("resty.zmq_logger.usage", package.path))
+        assert(usage_w.configure{ request_id = "worker" })
         logger_socket = require "resty.logger.socket"
     }
     init_worker_by_lua_block {
@@ -167,6 +172,35 @@ http {
         location = /usage {
             return 200 "ok\n";
             log_by_lua_block { usage.log() }
+        }
+        location = /usage_w {
+            return 200 "ok\n";
+            log_by_lua_block { usage_w.log() }
+        }
+        location = /micro {
+            content_by_lua_block {
+                local ffi = require "ffi"
+                local base = require "resty.core.base"
+                local r = base.get_request()
+                local vp, vl = ffi.new("unsigned char *[1]"), ffi.new("size_t[1]")
+                local ep, nb = ffi.new("char *[1]"), ffi.new("char[64]")
+                local C = ffi.C
+                local N = 100000
+                local function run(name, f)
+                    f()
+                    local t0 = os.clock()
+                    for _ = 1, N do f() end
+                    ngx.say(string.format("  %-44s %7.0f ns", name, (os.clock() - t0) / N * 1e9))
+                end
+                run("ngx.var.request_id", function() return ngx.var.request_id end)
+                run("ngx_http_lua_ffi_var_get(request_id)", function()
+                    return C.ngx_http_lua_ffi_var_get(r, "request_id", 10, nb, 0, vp, vl, ep)
+                end)
+                run("ngx.var.uri", function() return ngx.var.uri end)
+                run("ngx_http_lua_ffi_var_get(uri)", function()
+                    return C.ngx_http_lua_ffi_var_get(r, "uri", 3, nb, 0, vp, vl, ep)
+                end)
+            }
         }
         location = /access {
             return 200 "ok\n";
@@ -260,6 +294,9 @@ requests() {
     curl -s "http://127.0.0.1:$PORT/status" | awk 'NR == 3 {print $3}'
 }
 
+# Variable reads inside a request, before any load (see the note printed below).
+curl -s "http://127.0.0.1:$PORT/micro" >"$TMP/micro.out" || true
+
 declare -A SERVED
 # Warm up every location (JIT traces, connections to the adaptor and the sink).
 for case in "${CASES[@]}"; do
@@ -320,7 +357,7 @@ done
 echo
 echo "per round: worker CPU over 'empty' (usage, access), usage/access (target <= 2);"
 echo "node CPU per request usage vs socket (target < 1); last line: medians over the rounds"
-printf '%-6s %9s %9s %13s %11s %9s %13s\n' round usage access usage/access "node:usage" socket usage/socket
+printf '%-6s %9s %9s %9s %13s %11s %9s %13s\n' round usage usage_w access usage/access "node:usage" socket usage/socket
 printf '%s\n' "${RESULTS[@]}" | awk '
     function median(a, n,    i, j, t) {
         for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
@@ -330,16 +367,23 @@ printf '%s\n' "${RESULTS[@]}" | awk '
     END {
         for (r = 1; r <= R; r++) {
             u = w[r, "usage"] - w[r, "empty"]; a = w[r, "access"] - w[r, "empty"]
-            U[r] = u; A[r] = a; Q[r] = (a > 0 ? u / a : 1e9)
+            uw = w[r, "usage_w"] - w[r, "empty"]
+            U[r] = u; A[r] = a; UW[r] = uw; Q[r] = (a > 0 ? u / a : 1e9)
             NU[r] = node[r, "usage"]; NS[r] = node[r, "socket"]; NQ[r] = NU[r] / NS[r]
-            printf "%-6s %9.2f %9.2f %13s %11.2f %9.2f %13.2f\n", r, u, a,
+            printf "%-6s %9.2f %9.2f %9.2f %13s %11.2f %9.2f %13.2f\n", r, u, uw, a,
                 (a > 0 ? sprintf("%.2f", u / a) : "n/a"), NU[r], NS[r], NQ[r]
         }
-        printf "%-6s %9.2f %9.2f %13.2f %11.2f %9.2f %13.2f\n", "median", median(U, R),
-            median(A, R), median(Q, R), median(NU, R), median(NS, R), median(NQ, R)
+        printf "%-6s %9.2f %9.2f %9.2f %13.2f %11.2f %9.2f %13.2f\n", "median", median(U, R),
+            median(UW, R), median(A, R), median(Q, R), median(NU, R), median(NS, R), median(NQ, R)
     }'
 echo
-echo "records (warm-up included): /usage served ${SERVED[usage]}, subscriber received" \
-    "$received_usage, lost $((SERVED[usage] - received_usage)); /socket served ${SERVED[socket]}," \
+echo "ns per variable read inside a request (content_by_lua loop of 100,000 reads). Here"
+echo "\$request_id is in a log_format, so nginx caches it per request: only the first read"
+echo "draws its 16 random bytes (the usage - usage_w difference above); without such a"
+echo "use every read draws them again:"
+cat "$TMP/micro.out"
+echo
+echo "records (warm-up included): /usage + /usage_w served $((SERVED[usage] + SERVED[usage_w]))," \
+    "subscriber received $received_usage, lost $((SERVED[usage] + SERVED[usage_w] - received_usage)); /socket served ${SERVED[socket]}," \
     "sink received $received_socket, lost $((SERVED[socket] - received_socket));" \
     "/access served ${SERVED[access]}, log lines $access_lines; nginx errors $errors"
