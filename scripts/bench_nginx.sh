@@ -29,7 +29,7 @@
 # sink every /socket request (lost = served - received).
 #
 # Usage: scripts/bench_nginx.sh        (after make build; about 55 s)
-# Environment: BENCH_SECONDS (per segment, default 2), BENCH_ROUNDS (default 4),
+# Environment: BENCH_SECONDS (per segment, default 1), BENCH_ROUNDS (default 6),
 #   BENCH_BATCH_US (drainer batch interval, default 10000), BENCH_CONNECTIONS
 #   (default 8), BENCH_THREADS (wrk threads, default 1), NGINX,
 #   PYTHON (default /usr/bin/python3), NGINX_LOAD_MODULES (see scripts/demo.sh),
@@ -39,8 +39,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 REL="$ROOT/target/release"
-SEG=${BENCH_SECONDS:-2}
-ROUNDS=${BENCH_ROUNDS:-4}
+SEG=${BENCH_SECONDS:-1}
+ROUNDS=${BENCH_ROUNDS:-6}
 BATCH_US=${BENCH_BATCH_US:-10000}
 CONNS=${BENCH_CONNECTIONS:-8}
 THREADS=${BENCH_THREADS:-1}
