@@ -46,7 +46,15 @@ const FUNCTIONS: &[(&str, &str)] = &[
     ("zmq_adaptor_flush", "FlushFn"),
     ("zmq_adaptor_stats_get", "StatsFn"),
     ("zmq_adaptor_strerror", "StrerrorFn"),
+    ("zmq_adaptor_set_log_callback", "SetLogCallbackFn"),
 ];
+
+/// Function pointer typedefs of the header the binding passes: (C typedef as the
+/// header declares it, whitespace collapsed; Rust type).
+const CALLBACKS: &[(&str, &str)] = &[(
+    "typedef void (*zmq_adaptor_log_fn)(int level, const char *msg, size_t len, void *user)",
+    "Option<extern \"C\" fn(c_int, *const c_char, usize, *mut c_void)>",
+)];
 
 /// Prototypes also declared to LuaJIT (the FFI fast path).
 const LUA_FUNCTIONS: &[&str] = &[
@@ -141,6 +149,8 @@ fn rust_type(c: &str, what: &str) -> String {
         "struct zmq_adaptor_config *" => "*mut AdaptorConfig".into(),
         "const struct zmq_adaptor_config *" => "*const AdaptorConfig".into(),
         "struct zmq_adaptor_stats *" => "*mut AdaptorStats".into(),
+        "void *" => "*mut c_void".into(),
+        "zmq_adaptor_log_fn" => CALLBACKS[0].1.into(),
         _ => match scalar(c) {
             Some(t) => t.rust.into(),
             None => fail(format!(
@@ -312,6 +322,13 @@ fn main() {
 
     // Function pointer types and Lua prototypes.
     let statements: Vec<String> = text.split(';').map(squash).collect();
+    for (decl, _) in CALLBACKS {
+        if !statements.iter().any(|s| s.ends_with(decl)) {
+            fail(format!(
+                "`{decl}` is not declared as such any more: update CALLBACKS in lua/zmq_logger/build.rs"
+            ));
+        }
+    }
     for (cname, alias) in FUNCTIONS {
         let needle = format!("{cname}(");
         let stmt = statements

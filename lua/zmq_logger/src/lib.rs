@@ -22,6 +22,8 @@
 //! All functions follow the OpenResty convention: `true` (or a value) on success,
 //! `nil, "reason"` on failure; bad input never raises a Lua error.
 
+mod nginx_log;
+
 use mlua::prelude::*;
 use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_int, c_void};
@@ -97,6 +99,7 @@ struct Adaptor {
     flush: FlushFn,
     stats_get: StatsFn,
     strerror: StrerrorFn,
+    set_log_callback: SetLogCallbackFn,
 }
 
 impl Adaptor {
@@ -284,12 +287,14 @@ fn load_adaptor() -> Result<&'static Adaptor, String> {
                     flush: symbol(handle, "zmq_adaptor_flush")?,
                     stats_get: symbol(handle, "zmq_adaptor_stats_get")?,
                     strerror: symbol(handle, "zmq_adaptor_strerror")?,
+                    set_log_callback: symbol(handle, "zmq_adaptor_set_log_callback")?,
                 })
             })()
         };
         match resolved {
             Ok(a) => {
                 let a: &'static Adaptor = Box::leak(Box::new(a));
+                nginx_log::install(a.set_log_callback);
                 *guard = Some(a);
                 return Ok(a);
             }
