@@ -33,7 +33,9 @@
 #   BENCH_BATCH_US (drainer batch interval, default 10000), BENCH_CONNECTIONS
 #   (default 8), BENCH_THREADS (wrk threads, default 1), NGINX,
 #   PYTHON (default /usr/bin/python3), NGINX_LOAD_MODULES (see scripts/demo.sh),
-#   BENCH_KEEP=1 keeps the temp dir.
+#   BENCH_KEEP=1 keeps the temp dir, BENCH_LUA=1 then runs the LuaJIT micro-benchmark
+#   of zmq_logger.log() (scripts/bench_lua.lua) against the same adaptor (about
+#   30 s more).
 # Every process started here is stopped by pid on exit.
 set -euo pipefail
 
@@ -387,3 +389,15 @@ echo "records (warm-up included): /usage + /usage_w served $((SERVED[usage] + SE
     "subscriber received $received_usage, lost $((SERVED[usage] + SERVED[usage_w] - received_usage)); /socket served ${SERVED[socket]}," \
     "sink received $received_socket, lost $((SERVED[socket] - received_socket));" \
     "/access served ${SERVED[access]}, log lines $access_lines; nginx errors $errors"
+
+if [ "${BENCH_LUA:-}" = 1 ]; then
+    echo
+    echo "LuaJIT micro-benchmark (scripts/bench_lua.lua, records delivered to the adaptor):"
+    # The adaptor forwards only while a consumer is subscribed: keep one attached.
+    rm -f "$TMP/sub.ready"
+    "$PYTHON" "$ROOT/scripts/sub.py" "$PUBLISH" --probe "$LISTEN" --ready "$TMP/sub.ready" \
+        --count-only --timeout 300 --out "$TMP/sub.count" 2>>"$TMP/sub.err" &
+    SUB_PID=$!
+    wait_file "$TMP/sub.ready" "$SUB_PID" subscriber
+    timeout 300 luajit "$ROOT/scripts/bench_lua.lua" "$LISTEN"
+fi
