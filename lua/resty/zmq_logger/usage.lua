@@ -51,10 +51,13 @@
 -- API (OpenResty style: true on success, nil and a message on failure):
 --   usage.configure{ key_header = "X-API-Key", key_arg = "api_key", topic = nil,
 --                    user_agent = true, request_id = "variable" }
---       request_id = "variable": $request_id (16 random bytes per request from
---       OpenSSL, matches $request_id in access logs and proxied headers);
---       "worker": 32 hex digits made of a random per-worker prefix and a counter:
---       unique, cheaper, but unrelated to $request_id.
+--       request_id = "variable" (default): $request_id, the id of access logs and
+--       proxied headers. nginx draws it from OpenSSL (16 random bytes) the first
+--       time it is read in a request, 0.5-1.4 us; when the configuration already
+--       uses $request_id that is paid anyway and the read costs ~20 ns.
+--       request_id = "worker": 32 hex digits, a random 64-bit prefix per worker
+--       process and a 64-bit counter: unique, ~30 ns, unrelated to $request_id.
+--       (Measured in BENCHMARKS.md, "Usage record and whole node".)
 --   usage.record(extra)   -> JSON string (nil, err if `extra` cannot be encoded)
 --   usage.log(extra)      -> true | nil, err  (zmq_logger.log, or publish when a
 --                            topic is configured)
