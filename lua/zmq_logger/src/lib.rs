@@ -877,3 +877,150 @@ fn zmq_logger(lua: &Lua) -> LuaResult<LuaTable> {
         .set_name("=zmq_logger")
         .call::<LuaTable>(native)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    /// The string writer gives exactly what serde_json gives for the lossy UTF-8
+    /// text (the module's previous encoder), on hand-picked and pseudo-random bytes.
+    #[test]
+    fn json_string_matches_serde_on_lossy_utf8() {
+        let mut cases: Vec<Vec<u8>> = [
+            &b""[..],
+            b"plain",
+            b"q\"b\\",
+            b"\x00\x01\x1f\x7f",
+            b"\x08\x0c\n\r\t",
+            "/é€😀".as_bytes(),
+            b"\xff",
+            b"a\x80b",
+            b"\xe2\x82",
+            b"\xed\xa0\x80",
+            b"\xf0\x9f\x98",
+            b"\xc0\xaf",
+            b"\xf4\x90\x80\x80",
+        ]
+        .iter()
+        .map(|c| c.to_vec())
+        .collect();
+        // xorshift64: bytes biased towards the interesting ranges.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..20_000 {
+            let len = (x % 24) as usize;
+            let mut v = Vec::with_capacity(len);
+            for _ in 0..len {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let pick = [
+                    0x00, 0x1f, b'"', b'\\', b'a', 0x7f, 0x80, 0xbf, 0xc2, 0xe0, 0xed, 0xf0, 0xf4,
+                    0xff,
+                ];
+                v.push(if x & 1 == 0 {
+                    pick[(x >> 8) as usize % pick.len()]
+                } else {
+                    (x >> 16) as u8
+                });
+            }
+            cases.push(v);
+        }
+        for c in cases {
+            let mut mine = Vec::new();
+            json_string(&mut mine, &c).unwrap();
+            let want = serde_json::to_string(String::from_utf8_lossy(&c).as_ref()).unwrap();
+            assert_eq!(mine, want.as_bytes(), "input {c:?}");
+            // The C entry point writes the same bytes within its 6 * len + 2 bound.
+            let mut dst = vec![0u8; 6 * c.len() + 2];
+            // SAFETY: src is c (len bytes), dst has room for 6 * len + 2 bytes.
+            let n = unsafe { zmq_logger_json_string(dst.as_mut_ptr(), c.as_ptr(), c.len()) };
+            assert_eq!(&dst[..n], want.as_bytes());
+        }
+    }
+
+    /// The number rule, through the C entry point used by the usage record.
+    #[test]
+    fn json_number_rule() {
+        let cases: &[(f64, &str)] = &[
+            (0.0, "0"),
+            (-0.0, "0"),
+            (200.0, "200"),
+            (0.1, "0.1"),
+            (-2.5, "-2.5"),
+            (2f64.powi(53), "9007199254740992"),
+            (1e18, "1000000000000000000"),
+            (2f64.powi(63), "9.223372036854776e+18"),
+            (1.5e-7, "1.5e-7"),
+            (f64::NAN, "null"),
+            (f64::INFINITY, "null"),
+            (f64::NEG_INFINITY, "null"),
+        ];
+        for &(n, want) in cases {
+            let mut dst = [0u8; JSON_NUMBER_MAX];
+            // SAFETY: dst has JSON_NUMBER_MAX bytes.
+            let len = unsafe { zmq_logger_json_number(dst.as_mut_ptr(), n) };
+            assert_eq!(std::str::from_utf8(&dst[..len]).unwrap(), want, "{n}");
+        }
+    }
+
+    /// The layout generated from the header against a C compiler's view of
+    /// include/zmq_adaptor.h: sizes and offsets of every field, result codes.
+    #[test]
+    fn layout_matches_the_c_compiler() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let dir = std::env::temp_dir().join(format!("zmq_logger_abi_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut c = String::from(
+            "#include <stdio.h>\n#include <stddef.h>\n#include \"zmq_adaptor.h\"\nint main(void) {\n",
+        );
+        let structs: [(&str, usize, Layout); 2] = [
+            (
+                "zmq_adaptor_config",
+                std::mem::size_of::<AdaptorConfig>(),
+                AdaptorConfig::LAYOUT,
+            ),
+            (
+                "zmq_adaptor_stats",
+                std::mem::size_of::<AdaptorStats>(),
+                AdaptorStats::LAYOUT,
+            ),
+        ];
+        let mut want = String::new();
+        for (name, size, layout) in structs {
+            c.push_str(&format!("printf(\"{name} %zu\\n\", sizeof({name}));\n"));
+            want.push_str(&format!("{name} {size}\n"));
+            for (f, off, fsize) in layout {
+                c.push_str(&format!(
+                    "printf(\"{name}.{f} %zu %zu\\n\", offsetof({name}, {f}), sizeof((({name} *)0)->{f}));\n"
+                ));
+                want.push_str(&format!("{name}.{f} {off} {fsize}\n"));
+            }
+        }
+        for (name, code) in RESULT_CODES {
+            c.push_str(&format!("printf(\"{name} %d\\n\", (int){name});\n"));
+            want.push_str(&format!("{name} {code}\n"));
+        }
+        c.push_str("return 0;\n}\n");
+        let src = dir.join("abi.c");
+        let exe = dir.join("abi");
+        std::fs::write(&src, c).unwrap();
+        let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+        let st = Command::new(&cc)
+            .args(["-Wall", "-Wextra", "-Werror", "-I"])
+            .arg(root.join("include"))
+            .arg("-o")
+            .arg(&exe)
+            .arg(&src)
+            .status()
+            .expect("run the C compiler");
+        assert!(st.success(), "{cc} failed on {}", src.display());
+        let out = Command::new(&exe).output().expect("run the ABI probe");
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            want,
+            "include/zmq_adaptor.h (C compiler, left) and this module's ABI (right) differ"
+        );
+    }
+}
