@@ -7,6 +7,7 @@
 
 use crate::accounting::Accounting;
 use crate::forward::{Forwarder, Limits};
+use crate::ipc_lock::{self, IpcLock, LockError};
 use crate::log::{self, Level};
 use crate::monitor::{self, EventSink, Monitor};
 use crate::relay::Relay;
@@ -36,6 +37,8 @@ pub enum ProxyError {
     InUse(String),
     /// Setting the IPC socket file's mode or group failed.
     IpcPermissions(String),
+    /// The IPC path's lock file (`PATH.lock`) cannot be used.
+    IpcLock(String),
     /// Any other libzmq error.
     Zmq(zmq::Error),
 }
@@ -53,12 +56,22 @@ impl std::fmt::Display for ProxyError {
                 "{p} is in use by a running process (another adaptor?); refusing to steal it"
             ),
             ProxyError::IpcPermissions(m) => write!(f, "ipc socket permissions: {m}"),
+            ProxyError::IpcLock(m) => f.write_str(m),
             ProxyError::Zmq(e) => write!(f, "libzmq: {e}"),
         }
     }
 }
 
 impl std::error::Error for ProxyError {}
+
+impl From<LockError> for ProxyError {
+    fn from(e: LockError) -> Self {
+        match e {
+            LockError::Held(p) => ProxyError::InUse(p.display().to_string()),
+            LockError::Unusable(m) => ProxyError::IpcLock(m),
+        }
+    }
+}
 
 impl From<zmq::Error> for ProxyError {
     fn from(e: zmq::Error) -> Self {
@@ -94,6 +107,8 @@ pub struct ProxyConfig {
     pub max_message: usize,
     /// How long a graceful stop forwards the backlog before giving up.
     pub drain_timeout: Duration,
+    /// Where the packed stream is published (XPUB, bound), and its compression.
+    pub packed: Option<(String, crate::packed::Compression)>,
 }
 
 impl Default for ProxyConfig {
@@ -111,6 +126,7 @@ impl Default for ProxyConfig {
             backlog_bytes: 256 << 20,
             max_message: 16 << 20,
             drain_timeout: Duration::from_secs(5),
+            packed: None,
         }
     }
 }
@@ -164,6 +180,8 @@ pub struct Proxy {
     acct: Arc<Accounting>,
     /// Endpoints actually bound (wildcard ports resolved): frontend, backend.
     bound: (String, String),
+    /// Locks of the ipc paths bound, held while the proxy runs.
+    _locks: Vec<IpcLock>,
     /// Graceful stop bound.
     drain_timeout: Duration,
 }
@@ -215,8 +233,18 @@ fn apply_ipc_permissions(endpoint: &str, cfg: &ProxyConfig) -> Result<(), ProxyE
     Ok(())
 }
 
-fn bind(sock: &zmq::Socket, endpoint: &str) -> Result<String, ProxyError> {
+/// Binds `sock`; for an ipc path, first takes its lock (kept in `locks`), so of two
+/// proxies binding the same path at once exactly one proceeds.
+fn bind(
+    sock: &zmq::Socket,
+    endpoint: &str,
+    locks: &mut Vec<IpcLock>,
+) -> Result<String, ProxyError> {
     validate(endpoint)?;
+    // Abstract-namespace sockets (`@name`) have no file; the kernel refuses a second bind.
+    if let Some(path) = ipc_path(endpoint).filter(|p| !p.starts_with('@')) {
+        locks.push(ipc_lock::acquire(std::path::Path::new(path))?);
+    }
     check_ipc_free(endpoint)?;
     sock.bind(endpoint).map_err(|err| ProxyError::Bind {
         endpoint: endpoint.to_string(),
@@ -269,8 +297,12 @@ struct Sides {
     limits: Option<Limits>,
     /// Bound/connected endpoints, wildcards resolved.
     bound: (String, String),
+    /// Locks of the ipc paths bound.
+    locks: Vec<IpcLock>,
     /// Graceful stop bound.
     drain_timeout: Duration,
+    /// The packed stream's socket and compression.
+    packed: Option<(zmq::Socket, crate::packed::Compression)>,
 }
 
 impl Proxy {
@@ -301,10 +333,22 @@ impl Proxy {
             &events,
             &connections,
         )?;
-        let f = bind(&frontend, &cfg.listen)?;
+        let mut locks = Vec::new();
+        let f = bind(&frontend, &cfg.listen, &mut locks)?;
         apply_ipc_permissions(&f, cfg)?;
-        let b = bind(&backend, &cfg.publish)?;
+        let b = bind(&backend, &cfg.publish, &mut locks)?;
         apply_ipc_permissions(&b, cfg)?;
+        let packed = match &cfg.packed {
+            Some((ep, c)) => {
+                let s = ctx.socket(zmq::XPUB)?;
+                s.set_linger(cfg.linger.as_millis() as i32)?;
+                s.set_sndhwm(cfg.publish_hwm)?;
+                let bound = bind(&s, ep, &mut locks)?;
+                apply_ipc_permissions(&bound, cfg)?;
+                Some((s, *c))
+            }
+            None => None,
+        };
         // Subscribe upstream to everything, independent of downstream consumers.
         frontend.send(&[1u8][..], 0)?;
         Self::run(
@@ -321,7 +365,9 @@ impl Proxy {
                     max_message: cfg.max_message,
                 }),
                 bound: (f, b),
+                locks,
                 drain_timeout: cfg.drain_timeout,
+                packed,
             },
         )
     }
@@ -353,8 +399,9 @@ impl Proxy {
             &events,
             &connections,
         )?;
+        let mut locks = Vec::new();
         let f = if bind_listen {
-            bind(&frontend, listen)?
+            bind(&frontend, listen, &mut locks)?
         } else {
             validate(listen)?;
             frontend.connect(listen).map_err(|err| ProxyError::Bind {
@@ -363,7 +410,7 @@ impl Proxy {
             })?;
             listen.to_string()
         };
-        let b = bind(&backend, push)?;
+        let b = bind(&backend, push, &mut locks)?;
         apply_ipc_permissions(&b, cfg)?;
         Self::run(
             ctx,
@@ -375,7 +422,9 @@ impl Proxy {
                 acct,
                 limits: None,
                 bound: (f, b),
+                locks,
                 drain_timeout: Duration::ZERO,
+                packed: None,
             },
         )
     }
@@ -397,8 +446,10 @@ impl Proxy {
             limits,
             bound,
             monitors,
+            locks,
             acct,
             drain_timeout,
+            packed,
         } = sides;
         let a2 = acct.clone();
         let thread = std::thread::Builder::new()
@@ -406,7 +457,12 @@ impl Proxy {
             .spawn(move || {
                 let r = match limits {
                     Some(limits) => {
-                        Forwarder::new(frontend, backend, ctl_proxy, capture, a2, limits).run()
+                        let f = Forwarder::new(frontend, backend, ctl_proxy, capture, a2, limits);
+                        match packed {
+                            Some((s, c)) => f.with_packed(s, c),
+                            None => Ok(f),
+                        }
+                        .and_then(|mut f| f.run())
                     }
                     None => Relay {
                         frontend,
@@ -432,6 +488,7 @@ impl Proxy {
             monitors,
             acct,
             bound,
+            _locks: locks,
             drain_timeout,
         })
     }

@@ -144,7 +144,7 @@ GET /t
 nilendpoint must be a non-empty string without NUL bytes
 nilendpoint must be a non-empty string without NUL bytes
 nilendpoint must be a string, got number
-nilsend_hwm must be at most 4294967295, got 4294967296
+nilbad config: send_hwm must be 1..10000000 (got 4294967296)
 nilqueue_records must be a non-negative integer, got -1
 nilconfigure: unknown option "no_such_option"
 true

@@ -41,6 +41,8 @@ const STRUCTS: &[(&str, &str)] = &[
 const FUNCTIONS: &[(&str, &str)] = &[
     ("zmq_adaptor_config_init", "ConfigInitFn"),
     ("zmq_adaptor_configure", "ConfigureFn"),
+    ("zmq_adaptor_config_check", "ConfigCheckFn"),
+    ("zmq_adaptor_config_limit", "ConfigLimitFn"),
     ("zmq_adaptor_log", "LogFn"),
     ("zmq_adaptor_publish", "PublishFn"),
     ("zmq_adaptor_flush", "FlushFn"),
@@ -150,6 +152,8 @@ fn rust_type(c: &str, what: &str) -> String {
         "const struct zmq_adaptor_config *" => "*const AdaptorConfig".into(),
         "struct zmq_adaptor_stats *" => "*mut AdaptorStats".into(),
         "void *" => "*mut c_void".into(),
+        "char *" => "*mut c_char".into(),
+        "uint64_t *" => "*mut u64".into(),
         "zmq_adaptor_log_fn" => CALLBACKS[0].1.into(),
         _ => match scalar(c) {
             Some(t) => t.rust.into(),
@@ -275,7 +279,8 @@ fn main() {
             rs.push_str(
                 "    /// Sets the field named `key` from a Lua value; strings are kept alive in\n    /// `keep`. None when no field has that name.\n",
             );
-            rs.push_str("    fn set(&mut self, key: &str, v: &LuaValue, keep: &mut Vec<CString>) -> Option<Result<(), String>> {\n        Some(match key {\n");
+            rs.push_str("    /// Integer fields are checked against `range(name)` (the library's bounds),\n    /// capped at the C type's maximum.\n");
+            rs.push_str("    fn set(\n        &mut self,\n        key: &str,\n        v: &LuaValue,\n        keep: &mut Vec<CString>,\n        range: RangeFn<'_>,\n    ) -> Option<Result<(), String>> {\n        Some(match key {\n");
             for (t, n) in f {
                 if t == "const char *" {
                     let _ = writeln!(
@@ -291,7 +296,7 @@ fn main() {
                     let ct = scalar(t).unwrap_or_else(|| fail(format!("field {n} of {cname} has type `{t}`, which configure{{}} cannot set: extend lua/zmq_logger/build.rs")));
                     let _ = writeln!(
                         rs,
-                        "            \"{n}\" => config_integer(key, v, {}).map(|n| self.{n} = n as {}),",
+                        "            \"{n}\" => range(key)\n                .and_then(|(lo, hi)| config_integer(key, v, (lo, hi.min({}))))\n                .map(|n| self.{n} = n as {}),",
                         ct.max.unwrap_or("0"),
                         ct.rust
                     );
