@@ -26,10 +26,13 @@
 #   node usage vs socket  node CPU per request of usage vs socket (target < 1)
 #
 # and the records delivered: the subscriber must count every /usage request and the
-# sink every /socket request (lost = served - received).
+# sink every /socket request (lost = served - received). Last, the worker CPU of the
+# calls alone (thread CPU clock around usage.log(), usage_w's log(), and a first
+# read of $request_id, in log_by_lua under wrk), and the cost of a cached variable
+# read.
 #
 # Usage: scripts/bench_nginx.sh        (after make build; about 55 s)
-# Environment: BENCH_SECONDS (per segment, default 1), BENCH_ROUNDS (default 6),
+# Environment: BENCH_SECONDS (per segment, default 1), BENCH_ROUNDS (default 4),
 #   BENCH_BATCH_US (drainer batch interval, default 10000), BENCH_CONNECTIONS
 #   (default 8), BENCH_THREADS (wrk threads, default 1), NGINX,
 #   PYTHON (default /usr/bin/python3), NGINX_LOAD_MODULES (see scripts/demo.sh),
@@ -42,7 +45,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 REL="$ROOT/target/release"
 SEG=${BENCH_SECONDS:-1}
-ROUNDS=${BENCH_ROUNDS:-6}
+ROUNDS=${BENCH_ROUNDS:-4}
 BATCH_US=${BENCH_BATCH_US:-10000}
 CONNS=${BENCH_CONNECTIONS:-8}
 THREADS=${BENCH_THREADS:-1}
@@ -157,7 +160,31 @@ http {
         usage_w = dofile(package.searchpath("resty.zmq_logger.usage", package.path))
         assert(usage_w.configure{ request_id = "worker" })
         logger_socket = require "resty.logger.socket"
+
+        -- Thread CPU time around one call, summed per location in a shared dict.
+        local ffi = require "ffi"
+        ffi.cdef [[
+            typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+            int clock_gettime(int clk_id, bench_timespec *tp);
+        ]]
+        local ts = ffi.new("bench_timespec")
+        local function cpu_ns()
+            ffi.C.clock_gettime(3, ts) -- CLOCK_THREAD_CPUTIME_ID
+            return tonumber(ts.tv_sec) * 1e9 + tonumber(ts.tv_nsec)
+        end
+        function timed(name, f)
+            local t0 = cpu_ns()
+            f()
+            local dt = cpu_ns() - t0
+            local d = ngx.shared.bench_timed
+            d:incr(name .. ".n", 1, 0)
+            d:incr(name .. ".ns", dt, 0)
+        end
+        local function nothing() end
+        timed_cases = { nothing = nothing, usage = usage.log, usage_w = usage_w.log,
+                        request_id = function() return ngx.var.request_id end }
     }
+    lua_shared_dict bench_timed 1m;
     init_worker_by_lua_block {
         assert(logger_socket.init{ host = "127.0.0.1", port = $SINK_PORT })
     }
@@ -208,6 +235,22 @@ http {
             return 200 "ok\n";
             access_log logs/usage.json usage_json buffer=64k;
             log_by_lua_block { }
+        }
+        location ~ ^/timed/(\w+)$ {
+            set \$case \$1;
+            return 200 "ok\n";
+            log_by_lua_block { local c = ngx.var.case timed(c, timed_cases[c]) }
+        }
+        location = /timed_report {
+            content_by_lua_block {
+                local d = ngx.shared.bench_timed
+                local function per(c) return d:get(c .. ".ns") / d:get(c .. ".n") end
+                local base = per("nothing")
+                ngx.say(string.format("  timer alone (empty call)      %7.0f ns", base))
+                for _, c in ipairs { "request_id", "usage", "usage_w" } do
+                    ngx.say(string.format("  %-30s %7.0f ns  (%d calls)", c, per(c) - base, d:get(c .. ".n")))
+                end
+            }
         }
         location = /socket {
             return 200 "ok\n";
@@ -331,6 +374,16 @@ for ((round = 1; round <= ROUNDS; round++)); do
     done
 done
 
+# In-worker CPU of the calls alone, 1 s of load each (not part of the rounds above).
+for c in nothing request_id usage usage_w; do
+    q0=$(requests)
+    wrk -t"$THREADS" -c"$CONNS" -d1s "http://127.0.0.1:$PORT/timed/$c" >/dev/null 2>&1 \
+        || die "wrk /timed/$c failed"
+    sleep 0.2
+    n=$(($(requests) - q0 - 1))
+    case $c in usage|usage_w) SERVED[$c]=$((SERVED[$c] + n)) ;; esac
+done
+curl -s "http://127.0.0.1:$PORT/timed_report" >"$TMP/timed.out" || true
 stop_pid "$NGINX_PID" QUIT 30 nginx
 NGINX_PID=
 sleep 1
@@ -378,6 +431,11 @@ printf '%s\n' "${RESULTS[@]}" | awk '
         printf "%-6s %9.2f %9.2f %9.2f %13.2f %11.2f %9.2f %13.2f\n", "median", median(U, R),
             median(UW, R), median(A, R), median(Q, R), median(NU, R), median(NS, R), median(NQ, R)
     }'
+echo
+echo "Worker CPU of one call in log_by_lua under wrk load (thread CPU clock around the"
+echo "call, minus the clock itself; 'request_id' = ngx.var.request_id alone, its first"
+echo "read in the request):"
+cat "$TMP/timed.out"
 echo
 echo "ns per variable read inside a request (content_by_lua loop of 100,000 reads). Here"
 echo "\$request_id is in a log_format, so nginx caches it per request: only the first read"
