@@ -63,6 +63,7 @@
 --                            topic is configured)
 --   usage.encode(value)   -> JSON text of a table (nil, err), as above
 --   usage.json_string(s)  -> s as a JSON string literal
+--   usage.number_text(n)  -> the JSON text of number n
 --
 -- Failures (queue full, record too large) are not logged by this module: count them
 -- with require("zmq_logger").stats().
@@ -78,7 +79,6 @@ require "resty.core.time"     -- declares ngx_http_lua_ffi_now
 require "resty.core.worker"   -- declares ngx_http_lua_ffi_worker_pid
 
 local C = ffi.C
-local ffi_str = ffi.string
 local ngx = ngx
 local type = type
 local pairs = pairs
