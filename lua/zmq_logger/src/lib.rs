@@ -344,6 +344,14 @@ fn type_name(v: &LuaValue) -> &'static str {
     }
 }
 
+/// The header's name of result code `rc`.
+fn code_name(rc: c_int) -> Option<&'static str> {
+    RESULT_CODES
+        .iter()
+        .find(|&&(_, code)| code == rc)
+        .map(|&(name, _)| name)
+}
+
 /// `true` or `nil, strerror(rc)`.
 fn rc_result(lua: &Lua, a: &Adaptor, rc: c_int) -> Ret {
     if rc == ZMQ_ADAPTOR_OK {
@@ -404,8 +412,34 @@ fn stats_get(a: &Adaptor) -> Result<(AdaptorStats, c_int), String> {
     })
 }
 
-/// A non-empty string without NUL bytes, or an error message.
+/// A CURVE key option: a 40-character Z85 string. The message names the option and
+/// never repeats the value (it may be a secret key); the library checks the rest.
+fn curve_key(key: &str, v: &LuaValue) -> Result<CString, String> {
+    match v {
+        LuaValue::String(s) => {
+            let b = s.as_bytes();
+            if b.len() != 40 {
+                return Err(format!(
+                    "{key} must be a 40-character Z85 key, got {} bytes",
+                    b.len()
+                ));
+            }
+            CString::new(b.to_vec()).map_err(|_| format!("{key} contains a NUL byte"))
+        }
+        other => Err(format!(
+            "{key} must be a string (40 Z85 characters), got {}",
+            type_name(other)
+        )),
+    }
+}
+
+/// A string option (a `const char *` field of `zmq_adaptor_config`): a CURVE key
+/// (`curve_*`) by the key rule, any other a non-empty string without NUL bytes; or an
+/// error message.
 fn config_string(key: &str, v: &LuaValue) -> Result<CString, String> {
+    if key.starts_with("curve_") {
+        return curve_key(key, v);
+    }
     match v {
         LuaValue::String(s) => match CString::new(s.as_bytes().to_vec()) {
             Ok(c) if !c.as_bytes().is_empty() => Ok(c),
@@ -469,17 +503,23 @@ fn configure(lua: &Lua, a: &Adaptor, opts: LuaValue) -> Ret {
     // SAFETY: cfg is fully initialised (by the library, then by `set`); the strings it
     // points to (`keep`) outlive the call, and the library copies everything it keeps.
     let rc = unsafe { (a.configure)(&cfg) };
-    if rc == ZMQ_ADAPTOR_ERR_BAD_CONFIG {
-        // Which field, and its bounds (cross-field rules such as max_record_bytes <=
-        // queue_bytes are only known to the library).
+    // Which field, and why (bounds; cross-field rules such as max_record_bytes <=
+    // queue_bytes, or CURVE keys that must belong together, are only known to the
+    // library). The text never contains a key.
+    let prefix = match code_name(rc) {
+        Some("ZMQ_ADAPTOR_ERR_BAD_CONFIG") => Some("bad config"),
+        Some("ZMQ_ADAPTOR_ERR_BAD_KEY") => Some("bad CURVE key"),
+        _ => None,
+    };
+    if let Some(prefix) = prefix {
         let mut msg = [0u8; 256];
         // SAFETY: cfg as above; msg is writable storage of msg.len() bytes.
         let rc2 = unsafe { (a.config_check)(&cfg, msg.as_mut_ptr() as *mut c_char, msg.len()) };
-        if rc2 == ZMQ_ADAPTOR_ERR_BAD_CONFIG {
+        if rc2 == rc {
             let text = CStr::from_bytes_until_nul(&msg)
                 .map(|c| c.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            return fail(lua, &format!("bad config: {text}"));
+            return fail(lua, &format!("{prefix}: {text}"));
         }
     }
     rc_result(lua, a, rc)
