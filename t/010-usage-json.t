@@ -311,3 +311,65 @@ GET /t
 nilconfigure: request_id must be "variable" or "worker"
 nilconfigure: key_header must be 1..251 bytes
 nilconfigure: key_arg must be 1..251 bytes
+
+
+
+=== TEST 9: 2,000 generated tables (seeded): both encoders write the same bytes
+--- config
+location = /t {
+    content_by_lua_block {
+        local zl = require "zmq_logger"
+        local usage = require "resty.zmq_logger.usage"
+        math.randomseed(20261201)
+        local strings = { "", "a", "q\"", "\\", "\n\t", "é", "\255", "\226\130", "x y" }
+        local numbers = { 0, -1, 7, 0.5, 1/3, 2^53, 2^63, 1e300, -1e-300, 0/0, 1/0 }
+        local function leaf()
+            local k = math.random(5)
+            if k == 1 then return strings[math.random(#strings)] end
+            if k == 2 then return numbers[math.random(#numbers)] end
+            if k == 3 then return math.random(2) == 1 end
+            if k == 4 then return ngx.null end
+            return math.random(1000) - 500
+        end
+        local function gen(depth)
+            local t, shape = {}, math.random(4)
+            local n = math.random(0, 5)
+            if shape == 1 or depth > 4 then          -- array
+                for i = 1, n do t[i] = depth > 4 and leaf() or (math.random(3) == 1 and gen(depth + 1) or leaf()) end
+            elseif shape == 2 then                   -- sparse / mixed keys
+                for _ = 1, n do
+                    local key = math.random(3) == 1 and math.random(6) or strings[math.random(#strings)]
+                    t[key] = math.random(3) == 1 and gen(depth + 1) or leaf()
+                end
+            elseif shape == 3 then                   -- float and boolean keys
+                t[math.random(10) / 4] = leaf()
+                t[math.random(2) == 1] = leaf()
+            else                                     -- nested object
+                for i = 1, n do t["k" .. i] = gen(depth + 1) end
+            end
+            return t
+        end
+        local same, diff, bytes, arrays, objects = 0, 0, 0, 0, 0
+        for _ = 1, 2000 do
+            local t = gen(0)
+            local a, ea = zl.encode(t)
+            local b, eb = usage.encode(t)
+            if a == b and ea == eb and a then
+                same = same + 1
+                bytes = bytes + #a
+                if a:sub(1, 1) == "[" then arrays = arrays + 1 else objects = objects + 1 end
+            else
+                diff = diff + 1
+                if diff <= 3 then ngx.say("MISMATCH ", tostring(a), " / ", tostring(b)) end
+            end
+        end
+        ngx.say("same ", same, ", different ", diff)
+        ngx.say("arrays > 300: ", arrays > 300, ", objects > 300: ", objects > 300,
+                ", bytes > 30000: ", bytes > 30000)
+    }
+}
+--- request
+GET /t
+--- response_body
+same 2000, different 0
+arrays > 300: true, objects > 300: true, bytes > 30000: true
