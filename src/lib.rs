@@ -5,6 +5,7 @@
 //! * [`proxy`]: the adaptor's XSUB→XPUB forwarding proxy, steerable, with statistics.
 //! * [`ffi`]: the C ABI (`include/zmq_adaptor.h`).
 //! * [`adaptor`]: the gateway-node helper (`zmq-adaptor` binary) built on the proxy.
+//! * [`security`]: CURVE keys and certificates, the ZAP handler, safe IPC paths.
 
 pub mod adaptor;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod logger;
 pub mod monitor;
 pub mod proxy;
 pub mod queue;
+pub mod security;
 pub mod stats;
 mod zmq_util;
 
