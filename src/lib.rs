@@ -16,6 +16,7 @@ pub mod logger;
 pub mod monitor;
 pub mod proxy;
 pub mod queue;
+/// cbindgen:ignore
 pub mod security;
 pub mod stats;
 mod zmq_util;

@@ -319,6 +319,11 @@ pub fn load_public(path: &Path) -> Result<PublicKey, SecurityError> {
 /// not belong to its `secret-key`.
 pub fn load_secret(path: &Path) -> Result<KeyPair, SecurityError> {
     let (text, meta) = read_cert(path)?;
+    let parsed = parse(path, &text)?;
+    let secret = parsed.secret.ok_or_else(|| SecurityError::Malformed {
+        path: path.to_path_buf(),
+        reason: "no secret-key: this is a public certificate; give the NAME.key_secret file".into(),
+    })?;
     let mode = meta.mode() & 0o7777;
     if mode & 0o077 != 0 {
         return Err(SecurityError::TooOpen {
@@ -326,11 +331,6 @@ pub fn load_secret(path: &Path) -> Result<KeyPair, SecurityError> {
             mode,
         });
     }
-    let parsed = parse(path, &text)?;
-    let secret = parsed.secret.ok_or_else(|| SecurityError::Malformed {
-        path: path.to_path_buf(),
-        reason: "no secret-key: this is a public certificate; give the NAME.key_secret file".into(),
-    })?;
     if secret.public()? != parsed.public {
         return Err(SecurityError::Malformed {
             path: path.to_path_buf(),

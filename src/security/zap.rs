@@ -403,7 +403,7 @@ impl AuthReporter {
         match e.kind {
             "handshake-failed-protocol" | "handshake-failed-no-detail" => {
                 let why = match e.value {
-                    0x1100_0003 => {
+                    0x1100_0002 => {
                         "mechanism mismatch (a NULL client on a CURVE socket?)".to_string()
                     }
                     0x1100_0001 => "bad CURVE handshake (wrong server key?)".to_string(),

@@ -1,0 +1,703 @@
+//! Security with real ZeroMQ peers: certificates made by pyzmq and by `keygen`, an XPUB
+//! CURVE server guarded by the ZAP handler, Rust and pyzmq SUB clients, key reload,
+//! the address allow-list, and IPC path checks.
+
+mod common;
+use common::*;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use zmq_adaptor::security::{
+    self, apply_client, apply_server, ClientKeys, CurvePolicy, KeyPair, SecurityError,
+    ServerSecurity, ZapHandler, ZapPolicy,
+};
+
+const PYTHON: &str = "/usr/bin/python3";
+
+/// Creates `dir/name.key` + `dir/name.key_secret` with pyzmq's
+/// `zmq.auth.create_certificates`; returns both paths. The secret file is left as
+/// pyzmq writes it (0644 under the usual umask).
+fn pyzmq_cert(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let out = Command::new(PYTHON)
+        .args([
+            "-c",
+            "import sys, zmq.auth; print(*zmq.auth.create_certificates(sys.argv[1], sys.argv[2]))",
+        ])
+        .arg(dir)
+        .arg(name)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "pyzmq: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        dir.join(format!("{name}.key")),
+        dir.join(format!("{name}.key_secret")),
+    )
+}
+
+/// pyzmq's reading of a certificate: (public, secret or "None").
+fn pyzmq_load(path: &Path) -> (String, String) {
+    let out = Command::new(PYTHON)
+        .args([
+            "-c",
+            "import sys, zmq.auth; p, s = zmq.auth.load_certificate(sys.argv[1]); \
+             print(p.decode()); print(s.decode() if s else 'None')",
+        ])
+        .arg(path)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut l = text.lines();
+    (l.next().unwrap().into(), l.next().unwrap().into())
+}
+
+fn chmod(p: &Path, mode: u32) {
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits (bounded) until `f` holds.
+fn wait_until(timeout: Duration, f: impl Fn() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    f()
+}
+
+/// An XPUB publishing `tick` every 5 ms on tcp, optionally a CURVE server, guarded by
+/// a ZAP handler in the same context, with a monitor feeding handshake failures to the
+/// handler's reporter.
+struct Server {
+    endpoint: String,
+    zap: Option<ZapHandler>,
+    lines: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    _monitor: Option<zmq_adaptor::monitor::Monitor>,
+    _ctx: zmq::Context,
+}
+
+impl Server {
+    fn start(bind: &str, curve: Option<KeyPair>, policy: Option<ZapPolicy>) -> Server {
+        let ctx = zmq::Context::new();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let l2 = lines.clone();
+        let zap = policy.map(|p| {
+            ZapHandler::start(
+                &ctx,
+                p,
+                Arc::new(move |m: &str| l2.lock().unwrap().push(m.to_string())),
+            )
+            .unwrap()
+        });
+        let mut sock = ctx.socket(zmq::XPUB).unwrap();
+        sock.set_linger(0).unwrap();
+        sock.set_ipv6(true).unwrap();
+        apply_server(
+            &mut sock,
+            &ServerSecurity {
+                curve,
+                zap_domain: "publish".into(),
+            },
+        )
+        .unwrap();
+        let monitor = zap.as_ref().map(|z| {
+            let r = z.reporter();
+            zmq_adaptor::monitor::watch(
+                &ctx,
+                &sock,
+                "publish",
+                Arc::new(move |e: &zmq_adaptor::monitor::SocketEvent| {
+                    r.on_socket_event(e);
+                }),
+                None,
+            )
+            .unwrap()
+        });
+        sock.bind(bind).unwrap();
+        let endpoint = sock.get_last_endpoint().unwrap().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let st = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !st.load(Ordering::Acquire) {
+                let _ = sock.send(&b"tick"[..], zmq::DONTWAIT);
+                // Service subscriptions so the XPUB sees its peers.
+                while sock.recv_bytes(zmq::DONTWAIT).is_ok() {}
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        Server {
+            endpoint,
+            zap,
+            lines,
+            stop,
+            thread: Some(thread),
+            _monitor: monitor,
+            _ctx: ctx,
+        }
+    }
+
+    fn failures(&self) -> u64 {
+        self.zap
+            .as_ref()
+            .map(|z| z.auth_failures().load(Ordering::Relaxed))
+            .unwrap_or(0)
+    }
+
+    fn log(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A SUB client in its own context and thread, counting what it receives.
+struct Client {
+    got: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Client {
+    fn connect(endpoint: &str, keys: Option<&ClientKeys>) -> Client {
+        let ctx = zmq::Context::new();
+        let sock = ctx.socket(zmq::SUB).unwrap();
+        sock.set_linger(0).unwrap();
+        sock.set_ipv6(true).unwrap();
+        sock.set_subscribe(b"").unwrap();
+        if let Some(k) = keys {
+            apply_client(&sock, k).unwrap();
+        }
+        sock.connect(endpoint).unwrap();
+        let got = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (g, st) = (got.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let _ctx = ctx;
+            while !st.load(Ordering::Acquire) {
+                if sock.poll(zmq::POLLIN, 20).unwrap_or(0) > 0 {
+                    while sock.recv_bytes(zmq::DONTWAIT).is_ok() {
+                        g.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+        Client {
+            got,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.got.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A pyzmq SUB with a pyzmq-made certificate, receiving for `secs`; prints its count.
+fn pyzmq_client(endpoint: &str, server_public: &Path, client_secret: &Path, secs: f64) -> Proc {
+    let script = "import sys, time, zmq, zmq.auth\n\
+        ep, server, client, secs = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])\n\
+        ctx = zmq.Context(); s = ctx.socket(zmq.SUB); s.linger = 0\n\
+        pub, sec = zmq.auth.load_certificate(client)\n\
+        s.curve_publickey = pub; s.curve_secretkey = sec\n\
+        s.curve_serverkey = zmq.auth.load_certificate(server)[0]\n\
+        s.setsockopt(zmq.SUBSCRIBE, b''); s.connect(ep)\n\
+        n = 0; end = time.time() + secs\n\
+        while time.time() < end:\n\
+        \x20   if s.poll(50): s.recv(); n += 1\n\
+        print(n, flush=True)\n";
+    Proc(
+        Command::new(PYTHON)
+            .args(["-c", script, endpoint])
+            .arg(server_public)
+            .arg(client_secret)
+            .arg(secs.to_string())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn proc_output_count(mut p: Proc) -> usize {
+    assert_eq!(
+        p.wait(Duration::from_secs(30)),
+        Some(0),
+        "pyzmq client exits"
+    );
+    let mut s = String::new();
+    use std::io::Read;
+    p.0.stdout.take().unwrap().read_to_string(&mut s).unwrap();
+    s.trim().parse().unwrap()
+}
+
+/// Client keys from certificate files: the server's public cert and our secret cert.
+fn client_keys(server_public: &Path, client_secret: &Path) -> ClientKeys {
+    chmod(client_secret, 0o600);
+    ClientKeys {
+        server: security::load_public(server_public).unwrap(),
+        keys: security::load_secret(client_secret).unwrap(),
+    }
+}
+
+#[test]
+fn pyzmq_certificates_load_and_keygen_output_reads_in_pyzmq() {
+    let d = tempdir();
+    let (public, secret) = pyzmq_cert(d.path(), "billing");
+    let (py_pub, py_sec) = pyzmq_load(&secret);
+    assert_eq!(security::load_public(&public).unwrap().to_z85(), py_pub);
+    // pyzmq leaves the secret readable by others: refused until chmod 600.
+    chmod(&secret, 0o644);
+    let e = security::load_secret(&secret).unwrap_err();
+    assert!(matches!(e, SecurityError::TooOpen { .. }), "{e}");
+    assert!(e.to_string().contains("chmod 600"), "{e}");
+    assert!(
+        !e.to_string().contains(&py_sec),
+        "never shows the secret: {e}"
+    );
+    chmod(&secret, 0o600);
+    let kp = security::load_secret(&secret).unwrap();
+    assert_eq!(kp.public.to_z85(), py_pub);
+    assert_eq!(
+        zmq::z85_encode(kp.secret.as_bytes()).unwrap(),
+        py_sec,
+        "same secret as pyzmq reads"
+    );
+
+    // keygen: directory created, modes, pyzmq reads the same keys back.
+    let base = d.path().join("new/sub/server");
+    let g = security::keygen(&base).unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&g.secret_file), 0o600);
+    assert_eq!(mode(&g.public_file), 0o644);
+    assert!(d.path().join("new/sub").is_dir());
+    let (p1, s1) = pyzmq_load(&g.secret_file);
+    assert_eq!(p1, g.keys.public.to_z85());
+    assert_eq!(s1, zmq::z85_encode(g.keys.secret.as_bytes()).unwrap());
+    assert_eq!(pyzmq_load(&g.public_file), (p1.clone(), "None".to_string()));
+    assert_eq!(security::load_secret(&g.secret_file).unwrap(), g.keys);
+
+    // Never overwrites: both files exist, or only one of them.
+    let before = std::fs::read(&g.secret_file).unwrap();
+    let e = security::keygen(&base).unwrap_err();
+    assert!(matches!(e, SecurityError::Exists(_)), "{e}");
+    assert_eq!(std::fs::read(&g.secret_file).unwrap(), before);
+    let lone = d.path().join("lone");
+    std::fs::write(d.path().join("lone.key"), "x").unwrap();
+    assert!(matches!(
+        security::keygen(&lone),
+        Err(SecurityError::Exists(_))
+    ));
+    assert!(
+        !d.path().join("lone.key_secret").exists(),
+        "nothing half-written"
+    );
+    assert_eq!(std::fs::read(d.path().join("lone.key")).unwrap(), b"x");
+}
+
+#[test]
+fn bad_key_files_give_clear_errors() {
+    let d = tempdir();
+    let missing = d.path().join("nope.key_secret");
+    let e = security::load_secret(&missing).unwrap_err();
+    assert!(
+        e.to_string().contains("nope.key_secret: no such file"),
+        "{e}"
+    );
+
+    let garbage = d.path().join("garbage.key_secret");
+    std::fs::write(&garbage, "hello\nworld\n").unwrap();
+    chmod(&garbage, 0o600);
+    let e = security::load_secret(&garbage).unwrap_err();
+    assert!(e.to_string().contains("no public-key"), "{e}");
+
+    let (public, secret) = pyzmq_cert(d.path(), "a");
+    chmod(&secret, 0o600);
+    let e = security::load_secret(&public).unwrap_err();
+    assert!(e.to_string().contains("no secret-key"), "{e}");
+
+    let text = std::fs::read_to_string(&secret).unwrap();
+    let short = d.path().join("short.key_secret");
+    std::fs::write(&short, text.replace("secret-key = \"", "secret-key = \"x")).unwrap();
+    chmod(&short, 0o600);
+    let e = security::load_secret(&short).unwrap_err();
+    assert!(e.to_string().contains("40 Z85 characters"), "{e}");
+
+    let (other_pub, _) = pyzmq_cert(d.path(), "b");
+    let other = security::load_public(&other_pub).unwrap().to_z85();
+    let mine = security::load_public(&public).unwrap().to_z85();
+    let mixed = d.path().join("mixed.key_secret");
+    std::fs::write(&mixed, text.replace(&mine, &other)).unwrap();
+    chmod(&mixed, 0o600);
+    let e = security::load_secret(&mixed).unwrap_err();
+    assert!(e.to_string().contains("does not belong"), "{e}");
+
+    for mode in [0o640, 0o604, 0o660] {
+        chmod(&secret, mode);
+        let e = security::load_secret(&secret).unwrap_err();
+        assert!(matches!(e, SecurityError::TooOpen { .. }), "{mode:o}: {e}");
+    }
+
+    let e = security::load_secret(d.path()).unwrap_err();
+    assert!(e.to_string().contains("not a regular file"), "{e}");
+
+    // Client directories: missing, a malformed member, writable by everyone.
+    let zpolicy = |dir: &Path| ZapPolicy {
+        curve: CurvePolicy::Clients(dir.to_path_buf()),
+        allow: vec![],
+    };
+    let ctx = zmq::Context::new();
+    let e = ZapHandler::start(
+        &ctx,
+        zpolicy(&d.path().join("nodir")),
+        Arc::new(|_: &str| {}),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("nodir: no such file"), "{e}");
+    let clients = d.path().join("clients");
+    std::fs::create_dir(&clients).unwrap();
+    std::fs::write(
+        clients.join("broken.key"),
+        "curve\n    public-key = \"short\"\n",
+    )
+    .unwrap();
+    let e = ZapHandler::start(&ctx, zpolicy(&clients), Arc::new(|_: &str| {})).unwrap_err();
+    assert!(e.to_string().contains("broken.key"), "{e}");
+    assert!(e.to_string().contains("line 2"), "{e}");
+    std::fs::remove_file(clients.join("broken.key")).unwrap();
+    chmod(&clients, 0o777);
+    let e = ZapHandler::start(&ctx, zpolicy(&clients), Arc::new(|_: &str| {})).unwrap_err();
+    assert!(e.to_string().contains("chmod o-w"), "{e}");
+}
+
+#[test]
+fn curve_server_admits_listed_keys_only_and_counts_the_rest() {
+    let d = tempdir();
+    let clients = d.path().join("clients");
+    std::fs::create_dir(&clients).unwrap();
+    let server = security::keygen(&d.path().join("server")).unwrap();
+    // A pyzmq-made client certificate, its public half in the clients directory.
+    let (a_pub, a_sec) = pyzmq_cert(d.path(), "alice");
+    std::fs::copy(&a_pub, clients.join("alice.key")).unwrap();
+    // A key nobody listed.
+    let (_, m_sec) = pyzmq_cert(d.path(), "mallory");
+
+    let started = Instant::now();
+    let srv = Server::start(
+        &format!("tcp://127.0.0.1:{}", free_port()),
+        Some(server.keys.clone()),
+        Some(ZapPolicy {
+            curve: CurvePolicy::Clients(clients.clone()),
+            allow: vec![],
+        }),
+    );
+    let alice = Client::connect(
+        &srv.endpoint,
+        Some(&client_keys(&server.public_file, &a_sec)),
+    );
+    let py_alice = pyzmq_client(&srv.endpoint, &server.public_file, &a_sec, 2.0);
+    let mallory = Client::connect(
+        &srv.endpoint,
+        Some(&client_keys(&server.public_file, &m_sec)),
+    );
+    let null = Client::connect(&srv.endpoint, None);
+    // A client with a listed key but the wrong server key.
+    let wrong_server = Client::connect(
+        &srv.endpoint,
+        Some(&ClientKeys {
+            server: KeyPair::generate().unwrap().public,
+            ..client_keys(&server.public_file, &a_sec)
+        }),
+    );
+
+    assert!(
+        wait_until(Duration::from_secs(10), || alice.count() > 20),
+        "alice receives"
+    );
+    // Each refused peer has been turned away (libzmq does not retry after a refusal).
+    assert!(
+        wait_until(Duration::from_secs(10), || srv.failures() >= 3),
+        "refusals counted: {}",
+        srv.failures()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(mallory.count(), 0, "unknown key receives nothing");
+    assert_eq!(null.count(), 0, "NULL client receives nothing");
+    assert_eq!(wrong_server.count(), 0, "wrong server key receives nothing");
+    assert!(
+        proc_output_count(py_alice) > 20,
+        "pyzmq client with its own cert receives"
+    );
+
+    let log = srv.log();
+    assert!(log.starts_with("auth: refused"), "{log}");
+    // One line a second at most, whatever the number of refusals.
+    let lines = srv.lines.lock().unwrap().len() as u64;
+    let secs = started.elapsed().as_secs() + 1;
+    assert!(
+        lines <= secs,
+        "rate-limited: {lines} lines in {secs} s for {} refusals",
+        srv.failures()
+    );
+    let zap = srv.zap.as_ref().unwrap();
+    assert!(zap.admitted() >= 2);
+}
+
+#[test]
+fn reload_applies_to_new_handshakes_and_keeps_connected_peers() {
+    let d = tempdir();
+    let clients = d.path().join("clients");
+    std::fs::create_dir(&clients).unwrap();
+    let server = security::keygen(&d.path().join("server")).unwrap();
+    let (a_pub, a_sec) = pyzmq_cert(d.path(), "alice");
+    let (b_pub, b_sec) = pyzmq_cert(d.path(), "bob");
+    std::fs::copy(&a_pub, clients.join("alice.key")).unwrap();
+    let srv = Server::start(
+        &format!("tcp://127.0.0.1:{}", free_port()),
+        Some(server.keys.clone()),
+        Some(ZapPolicy {
+            curve: CurvePolicy::Clients(clients.clone()),
+            allow: vec![],
+        }),
+    );
+    let zap = srv.zap.as_ref().unwrap();
+    assert_eq!(zap.client_keys(), 1);
+    let alice = Client::connect(
+        &srv.endpoint,
+        Some(&client_keys(&server.public_file, &a_sec)),
+    );
+    let bob = Client::connect(
+        &srv.endpoint,
+        Some(&client_keys(&server.public_file, &b_sec)),
+    );
+    assert!(wait_until(Duration::from_secs(10), || alice.count() > 0));
+    assert!(wait_until(Duration::from_secs(10), || srv.failures() >= 1));
+    assert_eq!(bob.count(), 0);
+
+    // Rotation: alice out, bob in. A refused peer is not retried by libzmq: bob's
+    // consumer reconnects (as a restarted consumer would) and is admitted now.
+    std::fs::remove_file(clients.join("alice.key")).unwrap();
+    std::fs::copy(&b_pub, clients.join("bob.key")).unwrap();
+    assert_eq!(zap.reload().unwrap(), 1);
+    drop(bob);
+    let bob = Client::connect(
+        &srv.endpoint,
+        Some(&client_keys(&server.public_file, &b_sec)),
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || bob.count() > 0),
+        "bob admitted"
+    );
+    // The connected alice keeps receiving.
+    let a_before = alice.count();
+    assert!(
+        wait_until(Duration::from_secs(5), || alice.count() > a_before + 10),
+        "connected alice unaffected"
+    );
+    // A new handshake with alice's key is refused now (and logged: the last refusal
+    // line, bob's, is over a second old by then).
+    std::thread::sleep(Duration::from_millis(1100));
+    let f_before = srv.failures();
+    let alice2 = Client::connect(
+        &srv.endpoint,
+        Some(&client_keys(&server.public_file, &a_sec)),
+    );
+    assert!(wait_until(Duration::from_secs(10), || srv.failures() > f_before));
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(alice2.count(), 0, "removed key refused on a new connection");
+    let alice_key = security::load_public(&a_pub).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(3), || srv
+            .log()
+            .contains(&format!("client key {alice_key} has no certificate"))),
+        "{}",
+        srv.log()
+    );
+
+    // A broken reload keeps the keys in force.
+    std::fs::write(clients.join("bad.key"), "garbage").unwrap();
+    let e = zap.reload().unwrap_err();
+    assert!(e.to_string().contains("bad.key"), "{e}");
+    assert_eq!(zap.client_keys(), 1);
+}
+
+#[test]
+fn address_allow_list_with_and_without_curve() {
+    // NULL mechanism, allow-list that excludes loopback: refused and counted.
+    let outside = Server::start(
+        &format!("tcp://127.0.0.1:{}", free_port()),
+        None,
+        Some(ZapPolicy {
+            curve: CurvePolicy::Off,
+            allow: vec![security::parse_cidr("10.0.0.0/8").unwrap()],
+        }),
+    );
+    let c = Client::connect(&outside.endpoint, None);
+    assert!(wait_until(Duration::from_secs(10), || outside.failures() >= 1));
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(c.count(), 0, "peer outside --allow receives nothing");
+    assert!(
+        outside.log().contains("address not in --allow"),
+        "{}",
+        outside.log()
+    );
+
+    // NULL mechanism, loopback allowed.
+    let inside = Server::start(
+        &format!("tcp://127.0.0.1:{}", free_port()),
+        None,
+        Some(ZapPolicy {
+            curve: CurvePolicy::Off,
+            allow: vec![
+                security::parse_cidr("10.0.0.0/8").unwrap(),
+                security::parse_cidr("127.0.0.1").unwrap(),
+            ],
+        }),
+    );
+    let c = Client::connect(&inside.endpoint, None);
+    assert!(wait_until(Duration::from_secs(10), || c.count() > 0));
+    assert_eq!(inside.failures(), 0);
+
+    // CURVE with any key, but only from 192.0.2.0/24: a valid CURVE client on
+    // loopback is refused.
+    let d = tempdir();
+    let server = security::keygen(&d.path().join("server")).unwrap();
+    let client = security::keygen(&d.path().join("client")).unwrap();
+    let curve = Server::start(
+        &format!("tcp://127.0.0.1:{}", free_port()),
+        Some(server.keys.clone()),
+        Some(ZapPolicy {
+            curve: CurvePolicy::AllowAny,
+            allow: vec![security::parse_cidr("192.0.2.0/24").unwrap()],
+        }),
+    );
+    let c = Client::connect(
+        &curve.endpoint,
+        Some(&client_keys(&server.public_file, &client.secret_file)),
+    );
+    assert!(wait_until(Duration::from_secs(10), || curve.failures() >= 1));
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(c.count(), 0);
+
+    // IPv6 loopback, when the machine has it.
+    if std::net::TcpListener::bind("[::1]:0").is_ok() {
+        let v6 = Server::start(
+            &format!("tcp://[::1]:{}", free_port()),
+            Some(server.keys.clone()),
+            Some(ZapPolicy {
+                curve: CurvePolicy::AllowAny,
+                allow: vec![security::parse_cidr("::1/128").unwrap()],
+            }),
+        );
+        let c = Client::connect(
+            &v6.endpoint,
+            Some(&client_keys(&server.public_file, &client.secret_file)),
+        );
+        assert!(
+            wait_until(Duration::from_secs(10), || c.count() > 0),
+            "::1 allowed"
+        );
+    }
+}
+
+#[test]
+fn without_a_zap_handler_a_guarded_socket_fails_closed() {
+    let d = tempdir();
+    let server = security::keygen(&d.path().join("server")).unwrap();
+    let client = security::keygen(&d.path().join("client")).unwrap();
+    // No ZAP handler in the context: apply_server enforces the domain.
+    let srv = Server::start(
+        &format!("tcp://127.0.0.1:{}", free_port()),
+        Some(server.keys.clone()),
+        None,
+    );
+    let c = Client::connect(
+        &srv.endpoint,
+        Some(&client_keys(&server.public_file, &client.secret_file)),
+    );
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(c.count(), 0, "no handler: nobody admitted");
+
+    // And one handler per context.
+    let ctx = zmq::Context::new();
+    let _z = ZapHandler::start(&ctx, ZapPolicy::default(), Arc::new(|_: &str| {})).unwrap();
+    let e = ZapHandler::start(&ctx, ZapPolicy::default(), Arc::new(|_: &str| {})).unwrap_err();
+    assert!(e.to_string().contains("another ZAP handler"), "{e}");
+}
+
+#[test]
+fn squatted_ipc_paths_are_refused() {
+    let d = tempdir();
+    let me = security::effective_uid();
+    let path = d.path().join("listen");
+    security::check_ipc_path(&path, me).unwrap();
+    // Our own stale socket: fine.
+    let ctx = zmq::Context::new();
+    {
+        let s = ctx.socket(zmq::PULL).unwrap();
+        s.bind(&ipc(d.path(), "listen")).unwrap();
+        security::check_ipc_path(&path, me).unwrap();
+    }
+    if me == 0 {
+        // A socket (and a plain file) at the path owned by another user: refused.
+        let nobody = 65534;
+        std::os::unix::fs::lchown(&path, Some(nobody), None).unwrap();
+        let e = security::check_ipc_path(&path, me).unwrap_err();
+        assert!(e.to_string().contains("belongs to uid 65534"), "{e}");
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, "x").unwrap();
+        std::os::unix::fs::lchown(&path, Some(nobody), None).unwrap();
+        assert!(security::check_ipc_path(&path, me).is_err());
+        // A directory owned by another (non-root) user who can write it.
+        let theirs = d.path().join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        std::os::unix::fs::lchown(&theirs, Some(nobody), None).unwrap();
+        let e = security::check_ipc_path(&theirs.join("s"), me).unwrap_err();
+        assert!(e.to_string().contains("uid 65534"), "{e}");
+    }
+    let open = d.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    chmod(&open, 0o777);
+    let e = security::check_ipc_path(&open.join("s"), me).unwrap_err();
+    assert!(e.to_string().contains("every user"), "{e}");
+    chmod(&open, 0o1777);
+    security::check_ipc_path(&open.join("s"), me).unwrap();
+}
