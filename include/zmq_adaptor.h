@@ -47,6 +47,9 @@ typedef enum zmq_adaptor_result {
   ZMQ_ADAPTOR_ERR_TOPIC_TOO_LARGE = 12,
   // The proxy handle was already stopped.
   ZMQ_ADAPTOR_ERR_STOPPED = 13,
+  // A CURVE key is malformed (not 40 Z85 characters), `curve_public_key` does not
+  // belong to `curve_secret_key`, or only some of the three keys were given.
+  ZMQ_ADAPTOR_ERR_BAD_KEY = 14,
 } zmq_adaptor_result;
 
 // An adaptor proxy running in this process. Opaque; created by
@@ -74,6 +77,17 @@ typedef struct zmq_adaptor_config {
   uint32_t batch_records;
   // Longest wait at process exit to deliver queued records, in ms (default 2000).
   uint32_t linger_ms;
+  // Public key of the adaptor (its `NAME.key` certificate), 40 Z85 characters,
+  // NUL-terminated: the publisher becomes a CURVE client. NULL (default): no
+  // encryption. Borrowed: copied during the call. The three `curve_*` keys are
+  // given together or not at all; otherwise `ZMQ_ADAPTOR_ERR_BAD_KEY`.
+  const char *curve_server_key;
+  // This worker's CURVE public key (Z85, 40 characters); its certificate must be
+  // in the adaptor's `--curve-clients` directory. NULL: no encryption.
+  const char *curve_public_key;
+  // This worker's CURVE secret key (Z85, 40 characters). Never logged or echoed in
+  // errors. NULL: no encryption.
+  const char *curve_secret_key;
 } zmq_adaptor_config;
 
 // A snapshot of the logger counters of the calling process.

@@ -701,3 +701,211 @@ fn squatted_ipc_paths_are_refused() {
     chmod(&open, 0o1777);
     security::check_ipc_path(&open.join("s"), me).unwrap();
 }
+
+/// An XSUB CURVE server subscribed to everything (as the adaptor's listen side),
+/// counting the records it receives.
+struct Collector {
+    endpoint: String,
+    got: Arc<AtomicUsize>,
+    zap: ZapHandler,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    _ctx: zmq::Context,
+}
+
+impl Collector {
+    fn start(keys: KeyPair, clients: &Path) -> Collector {
+        let ctx = zmq::Context::new();
+        let zap = ZapHandler::start(
+            &ctx,
+            ZapPolicy {
+                curve: CurvePolicy::Clients(clients.to_path_buf()),
+                allow: vec![],
+            },
+            Arc::new(|_: &str| {}),
+        )
+        .unwrap();
+        let mut sock = ctx.socket(zmq::XSUB).unwrap();
+        sock.set_linger(0).unwrap();
+        sock.set_rcvhwm(0).unwrap();
+        apply_server(
+            &mut sock,
+            &ServerSecurity {
+                curve: Some(keys),
+                zap_domain: "listen".into(),
+            },
+        )
+        .unwrap();
+        sock.bind("tcp://127.0.0.1:*").unwrap();
+        let endpoint = sock.get_last_endpoint().unwrap().unwrap();
+        sock.send(&[1u8][..], 0).unwrap();
+        let got = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (g, st) = (got.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !st.load(Ordering::Acquire) {
+                if sock.poll(zmq::POLLIN, 20).unwrap_or(0) > 0 {
+                    while sock.recv_bytes(zmq::DONTWAIT).is_ok() {
+                        g.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+        Collector {
+            endpoint,
+            got,
+            zap,
+            stop,
+            thread: Some(thread),
+            _ctx: ctx,
+        }
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn loggen(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_zmq-loggen"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_worker_logs_over_tcp_curve_to_a_curve_server() {
+    let d = tempdir();
+    let clients = d.path().join("clients");
+    std::fs::create_dir(&clients).unwrap();
+    let server = security::keygen(&d.path().join("adaptor")).unwrap();
+    let worker = security::keygen(&d.path().join("worker")).unwrap();
+    std::fs::copy(&worker.public_file, clients.join("worker.key")).unwrap();
+    let stranger = security::keygen(&d.path().join("stranger")).unwrap();
+    let col = Collector::start(server.keys.clone(), &clients);
+    let (sp, ws) = (
+        server.public_file.to_str().unwrap(),
+        worker.secret_file.to_str().unwrap(),
+    );
+    let out = loggen(&[
+        "-e",
+        &col.endpoint,
+        "-n",
+        "20000",
+        "--size",
+        "200",
+        "--curve-server",
+        sp,
+        "--curve-secret",
+        ws,
+        "--flush-ms",
+        "20000",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("sent=20000"), "{text}");
+    assert!(
+        wait_until(Duration::from_secs(10), || col.got.load(Ordering::Relaxed)
+            >= 20000),
+        "received {}",
+        col.got.load(Ordering::Relaxed)
+    );
+    assert_eq!(col.got.load(Ordering::Relaxed), 20000, "every record, once");
+    assert_eq!(col.zap.auth_failures().load(Ordering::Relaxed), 0);
+
+    // A worker whose key is not listed delivers nothing and is counted.
+    let out = loggen(&[
+        "-e",
+        &col.endpoint,
+        "-n",
+        "100",
+        "--curve-server",
+        sp,
+        "--curve-secret",
+        stranger.secret_file.to_str().unwrap(),
+        "--flush-ms",
+        "1000",
+        "--linger-ms",
+        "100",
+    ]);
+    assert!(out.status.success());
+    assert!(col.zap.auth_failures().load(Ordering::Relaxed) >= 1);
+    assert_eq!(
+        col.got.load(Ordering::Relaxed),
+        20000,
+        "nothing from the stranger"
+    );
+
+    // An over-permissive secret file: a clear start error.
+    chmod(&worker.secret_file, 0o644);
+    let out = loggen(&[
+        "-e",
+        &col.endpoint,
+        "--curve-server",
+        sp,
+        "--curve-secret",
+        ws,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("chmod 600"));
+}
+
+#[test]
+fn c_config_rejects_bad_or_partial_keys() {
+    use std::ffi::CString;
+    use zmq_adaptor::ffi::logger::{
+        zmq_adaptor_config, zmq_adaptor_config_init, zmq_adaptor_configure,
+    };
+    use zmq_adaptor::zmq_adaptor_result as R;
+    let (s, c) = (KeyPair::generate().unwrap(), KeyPair::generate().unwrap());
+    let z = |b: &[u8; 32]| CString::new(zmq::z85_encode(b).unwrap()).unwrap();
+    let (server, public, secret) = (
+        z(s.public.as_bytes()),
+        z(c.public.as_bytes()),
+        z(c.secret.as_bytes()),
+    );
+    let other_public = z(s.public.as_bytes());
+    let short = CString::new("short").unwrap();
+    let mut cfg = std::mem::MaybeUninit::<zmq_adaptor_config>::uninit();
+    assert_eq!(zmq_adaptor_config_init(cfg.as_mut_ptr()), 0);
+    // SAFETY: initialised by zmq_adaptor_config_init just above.
+    let base = unsafe { cfg.assume_init() };
+    assert!(base.curve_server_key.is_null() && base.curve_secret_key.is_null());
+    let with = |sv: &CString, p: &CString, sc: Option<&CString>| zmq_adaptor_config {
+        endpoint: c"tcp://127.0.0.1:5999".as_ptr(),
+        curve_server_key: sv.as_ptr(),
+        curve_public_key: p.as_ptr(),
+        curve_secret_key: sc.map_or(std::ptr::null(), |x| x.as_ptr()),
+        ..base
+    };
+    let bad = R::ZMQ_ADAPTOR_ERR_BAD_KEY as i32;
+    assert_eq!(
+        zmq_adaptor_configure(&with(&server, &public, None)),
+        bad,
+        "partial"
+    );
+    assert_eq!(
+        zmq_adaptor_configure(&with(&short, &public, Some(&secret))),
+        bad,
+        "short"
+    );
+    assert_eq!(
+        zmq_adaptor_configure(&with(&server, &other_public, Some(&secret))),
+        bad,
+        "mismatch"
+    );
+    assert_eq!(
+        zmq_adaptor_configure(&with(&server, &public, Some(&secret))),
+        0
+    );
+    assert!(R::ZMQ_ADAPTOR_ERR_BAD_KEY.message().contains("40 Z85"));
+}

@@ -31,6 +31,17 @@ pub struct zmq_adaptor_config {
     pub batch_records: u32,
     /// Longest wait at process exit to deliver queued records, in ms (default 2000).
     pub linger_ms: u32,
+    /// Public key of the adaptor (its `NAME.key` certificate), 40 Z85 characters,
+    /// NUL-terminated: the publisher becomes a CURVE client. NULL (default): no
+    /// encryption. Borrowed: copied during the call. The three `curve_*` keys are
+    /// given together or not at all; otherwise `ZMQ_ADAPTOR_ERR_BAD_KEY`.
+    pub curve_server_key: *const c_char,
+    /// This worker's CURVE public key (Z85, 40 characters); its certificate must be
+    /// in the adaptor's `--curve-clients` directory. NULL: no encryption.
+    pub curve_public_key: *const c_char,
+    /// This worker's CURVE secret key (Z85, 40 characters). Never logged or echoed in
+    /// errors. NULL: no encryption.
+    pub curve_secret_key: *const c_char,
 }
 
 /// Fills `cfg` with the defaults (endpoint NULL = default endpoint).
@@ -52,6 +63,9 @@ pub extern "C" fn zmq_adaptor_config_init(cfg: *mut zmq_adaptor_config) -> c_int
             batch_interval_us: d.batch_interval.as_micros() as u32,
             batch_records: d.batch_records as u32,
             linger_ms: d.linger.as_millis() as u32,
+            curve_server_key: std::ptr::null(),
+            curve_public_key: std::ptr::null(),
+            curve_secret_key: std::ptr::null(),
         };
         // SAFETY: non-null, caller guarantees it points to writable storage.
         unsafe { cfg.write(v) };
@@ -80,6 +94,20 @@ pub extern "C" fn zmq_adaptor_configure(cfg: *const zmq_adaptor_config) -> c_int
             try_cstr!(c.endpoint, R::ZMQ_ADAPTOR_ERR_BAD_ENDPOINT).to_string()
         };
         let pick = |v: usize, dflt: usize| if v == 0 { dflt } else { v };
+        let keys = [c.curve_server_key, c.curve_public_key, c.curve_secret_key];
+        let curve = if keys.iter().all(|k| k.is_null()) {
+            None
+        } else if keys.iter().any(|k| k.is_null()) {
+            return R::ZMQ_ADAPTOR_ERR_BAD_KEY as c_int;
+        } else {
+            let server = try_cstr!(c.curve_server_key, R::ZMQ_ADAPTOR_ERR_BAD_KEY);
+            let public = try_cstr!(c.curve_public_key, R::ZMQ_ADAPTOR_ERR_BAD_KEY);
+            let secret = try_cstr!(c.curve_secret_key, R::ZMQ_ADAPTOR_ERR_BAD_KEY);
+            match crate::security::ClientKeys::from_z85(server, public, secret) {
+                Ok(k) => Some(k),
+                Err(_) => return R::ZMQ_ADAPTOR_ERR_BAD_KEY as c_int,
+            }
+        };
         let cfg = Config {
             endpoint,
             queue_records: pick(c.queue_records, d.queue_records),
@@ -101,6 +129,7 @@ pub extern "C" fn zmq_adaptor_configure(cfg: *const zmq_adaptor_config) -> c_int
             } else {
                 Duration::from_millis(c.linger_ms as u64)
             },
+            curve,
         };
         R::code_of(crate::configure(cfg))
     })

@@ -61,6 +61,9 @@ struct AdaptorConfig {
     batch_interval_us: u32,
     batch_records: u32,
     linger_ms: u32,
+    curve_server_key: *const c_char,
+    curve_public_key: *const c_char,
+    curve_secret_key: *const c_char,
 }
 
 /// Mirror of the core library's `zmq_adaptor_stats`: nine `uint64_t` counters.
@@ -362,6 +365,27 @@ fn config_integer(key: &str, v: &LuaValue, max: u64) -> Result<u64, String> {
     Ok(n as u64)
 }
 
+/// A CURVE key option: a 40-character Z85 string. The message names the option and
+/// never repeats the value (it may be a secret key); the library checks the rest.
+fn curve_key(key: &str, v: &LuaValue) -> Result<CString, String> {
+    match v {
+        LuaValue::String(s) => {
+            let b = s.as_bytes();
+            if b.len() != 40 {
+                return Err(format!(
+                    "{key} must be a 40-character Z85 key, got {} bytes",
+                    b.len()
+                ));
+            }
+            CString::new(b.to_vec()).map_err(|_| format!("{key} contains a NUL byte"))
+        }
+        other => Err(format!(
+            "{key} must be a string (40 Z85 characters), got {}",
+            type_name(other)
+        )),
+    }
+}
+
 /// `zmq_logger.configure{...}`.
 fn configure(lua: &Lua, a: &Adaptor, opts: LuaValue) -> Ret {
     let t = match opts {
@@ -382,6 +406,9 @@ fn configure(lua: &Lua, a: &Adaptor, opts: LuaValue) -> Ret {
         batch_interval_us: 0,
         batch_records: 0,
         linger_ms: 0,
+        curve_server_key: std::ptr::null(),
+        curve_public_key: std::ptr::null(),
+        curve_secret_key: std::ptr::null(),
     };
     // SAFETY: cfg is a valid, writable config struct.
     let rc = unsafe { (a.config_init)(&mut cfg) };
@@ -389,6 +416,8 @@ fn configure(lua: &Lua, a: &Adaptor, opts: LuaValue) -> Ret {
         return rc_result(lua, a, rc);
     }
     let mut endpoint: Option<CString> = None;
+    // curve_server_key, curve_public_key, curve_secret_key.
+    let mut curve: [Option<CString>; 3] = [None, None, None];
     let u32max = u32::MAX as u64;
     let szmax = usize::MAX as u64;
     for pair in t.pairs::<LuaValue, LuaValue>() {
@@ -434,6 +463,9 @@ fn configure(lua: &Lua, a: &Adaptor, opts: LuaValue) -> Ret {
                 config_integer(&key, &v, u32max).map(|n| cfg.batch_records = n as u32)
             }
             "linger_ms" => config_integer(&key, &v, u32max).map(|n| cfg.linger_ms = n as u32),
+            "curve_server_key" => curve_key(&key, &v).map(|c| curve[0] = Some(c)),
+            "curve_public_key" => curve_key(&key, &v).map(|c| curve[1] = Some(c)),
+            "curve_secret_key" => curve_key(&key, &v).map(|c| curve[2] = Some(c)),
             _ => Err(format!("configure: unknown option \"{key}\"")),
         };
         if let Err(e) = r {
@@ -443,8 +475,12 @@ fn configure(lua: &Lua, a: &Adaptor, opts: LuaValue) -> Ret {
     if let Some(e) = &endpoint {
         cfg.endpoint = e.as_ptr();
     }
-    // SAFETY: cfg is fully initialised; `endpoint` (if any) outlives the call, and the
-    // library copies everything it keeps.
+    let ptr = |c: &Option<CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
+    cfg.curve_server_key = ptr(&curve[0]);
+    cfg.curve_public_key = ptr(&curve[1]);
+    cfg.curve_secret_key = ptr(&curve[2]);
+    // SAFETY: cfg is fully initialised; `endpoint` and the keys (if any) outlive the
+    // call, and the library copies everything it keeps.
     let rc = unsafe { (a.configure)(&cfg) };
     rc_result(lua, a, rc)
 }
@@ -708,7 +744,7 @@ fn zmq_logger(lua: &Lua) -> LuaResult<LuaTable> {
         })?,
     )?;
     let errors = lua.create_table()?;
-    for code in 0..=13 {
+    for code in 0..=14 {
         errors.raw_set(code, a.strerror(code))?;
     }
     native.set("errors", errors)?;
