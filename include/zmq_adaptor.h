@@ -14,6 +14,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// Version of this format, the last byte of every signature.
+#define VERSION 1
+
+// Bytes of a batch header.
+#define BATCH_HEADER ((((4 + 8) + 8) + 4) + 8)
+
+// Bytes added per record in a batch.
+#define RECORD_HEADER (2 + 4)
+
 // Result codes returned by every `zmq_adaptor_*` function.
 //
 // `ZMQ_ADAPTOR_OK` (0) is success; every other value names one failure.
@@ -51,6 +60,10 @@ typedef enum zmq_adaptor_result {
   // belong to `curve_secret_key`, or only some of the three keys were given.
   ZMQ_ADAPTOR_ERR_BAD_KEY = 14,
 } zmq_adaptor_result;
+
+// Why the adaptor dropped a record (label `reason` of
+// `zmq_adaptor_records_dropped_total`).
+typedef struct DropReason DropReason;
 
 // An adaptor proxy running in this process. Opaque; created by
 // `zmq_adaptor_proxy_start`, released by `zmq_adaptor_proxy_stop`.
@@ -93,11 +106,14 @@ typedef struct zmq_adaptor_config {
 // A snapshot of the logger counters of the calling process.
 //
 // All counts start at zero when the logger starts in a process (first record after
-// start-up or after `fork`). `queue_records`/`queue_bytes` are the current depth.
+// start-up or after `fork`). `queue_records`/`queue_bytes`/`in_flight` are current
+// levels. Accounting: `enqueued == delivered + in_flight + queue_records +
+// undelivered` once the drainer is idle; refused records (`dropped_*`) were never
+// accepted.
 typedef struct zmq_adaptor_stats {
   // Records accepted into the queue.
   uint64_t enqueued;
-  // Records handed to libzmq for delivery to the adaptor.
+  // Records handed to libzmq for delivery to the adaptor (first sends only).
   uint64_t sent;
   // Records refused because the queue was at its record or byte bound.
   uint64_t dropped_queue_full;
@@ -105,14 +121,22 @@ typedef struct zmq_adaptor_stats {
   uint64_t dropped_too_large;
   // Records waiting in the queue now.
   uint64_t queue_records;
-  // Payload bytes waiting in the queue now (including a record held for retry).
+  // Payload bytes held now: queued, or sent and awaiting the adaptor's acknowledgement.
   uint64_t queue_bytes;
-  // Times libzmq refused a send at its high-water mark; the record stayed queued.
+  // Times libzmq refused a send at its high-water mark; the batch was kept and retried.
   uint64_t send_retries;
-  // 1 while the adaptor's subscription is known (records flow), else 0.
+  // 1 while a live adaptor is known (its heartbeats arrive and it takes records), else 0.
   uint64_t peer_subscribed;
-  // libzmq errors met by the drainer (connect or send); see stderr for details.
+  // libzmq errors met by the drainer (connect or send); see the log for details.
   uint64_t zmq_errors;
+  // Records the adaptor acknowledged (forwarded): they left this process's accounting.
+  uint64_t delivered;
+  // Records sent to the adaptor and not yet acknowledged (sent again to the next
+  // adaptor instance if this one goes away).
+  uint64_t in_flight;
+  // Accepted records given up: larger than the adaptor's message limit, or not
+  // acknowledged when the logger stopped at process exit.
+  uint64_t undelivered;
 } zmq_adaptor_stats;
 
 // Proxy settings for `zmq_adaptor_proxy_start`. Zero / NULL fields mean "default".
@@ -156,6 +180,8 @@ typedef struct zmq_adaptor_proxy_stats {
   // Consumers connected now (0 when not tracked).
   uint64_t subscribers;
 } zmq_adaptor_proxy_stats;
+
+
 
 #ifdef __cplusplus
 extern "C" {

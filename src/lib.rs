@@ -7,18 +7,24 @@
 //! * [`adaptor`]: the gateway-node helper (`zmq-adaptor` binary) built on the proxy.
 //! * [`security`]: CURVE keys and certificates, the ZAP handler, safe IPC paths.
 
+pub mod accounting;
 pub mod adaptor;
 pub mod config;
 mod drainer;
 pub mod error;
 pub mod ffi;
+pub mod forward;
+pub mod log;
 pub mod logger;
+pub mod metrics;
 pub mod monitor;
 pub mod proxy;
 pub mod queue;
+pub mod relay;
 /// cbindgen:ignore
 pub mod security;
 pub mod stats;
+pub mod wire;
 mod zmq_util;
 
 pub use config::Config;
@@ -35,7 +41,7 @@ pub fn publish(topic: &[u8], record: &[u8]) -> Result<()> {
     logger::get()?.publish(topic, record)
 }
 
-/// Waits until everything queued before the call was handed to libzmq.
+/// Waits until everything accepted before the call was acknowledged by the adaptor.
 /// Succeeds at once when the logger never started in this process.
 pub fn flush(timeout: std::time::Duration) -> Result<()> {
     match logger::running() {

@@ -180,9 +180,11 @@ impl Drop for Server {
     }
 }
 
-/// A SUB client in its own context and thread, counting what it receives.
+/// A SUB client in its own context and thread, counting what it receives (and,
+/// apart, the records whose text starts with `x-`).
 struct Client {
     got: Arc<AtomicUsize>,
+    x: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -199,20 +201,25 @@ impl Client {
         }
         sock.connect(endpoint).unwrap();
         let got = Arc::new(AtomicUsize::new(0));
+        let x = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (g, st) = (got.clone(), stop.clone());
+        let (g, gx, st) = (got.clone(), x.clone(), stop.clone());
         let thread = std::thread::spawn(move || {
             let _ctx = ctx;
             while !st.load(Ordering::Acquire) {
                 if sock.poll(zmq::POLLIN, 20).unwrap_or(0) > 0 {
-                    while sock.recv_bytes(zmq::DONTWAIT).is_ok() {
+                    while let Ok(m) = sock.recv_bytes(zmq::DONTWAIT) {
                         g.fetch_add(1, Ordering::Relaxed);
+                        if m.starts_with(b"x-") {
+                            gx.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
                 }
             }
         });
         Client {
             got,
+            x,
             stop,
             thread: Some(thread),
         }
@@ -702,103 +709,267 @@ fn squatted_ipc_paths_are_refused() {
     security::check_ipc_path(&open.join("s"), me).unwrap();
 }
 
-/// An XSUB CURVE server subscribed to everything (as the adaptor's listen side),
-/// counting the records it receives.
-struct Collector {
-    endpoint: String,
-    got: Arc<AtomicUsize>,
-    zap: ZapHandler,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    _ctx: zmq::Context,
+#[test]
+fn c_config_rejects_bad_or_partial_keys() {
+    use std::ffi::CString;
+    use zmq_adaptor::ffi::logger::{
+        zmq_adaptor_config, zmq_adaptor_config_init, zmq_adaptor_configure,
+    };
+    use zmq_adaptor::zmq_adaptor_result as R;
+    let (s, c) = (KeyPair::generate().unwrap(), KeyPair::generate().unwrap());
+    let z = |b: &[u8; 32]| CString::new(zmq::z85_encode(b).unwrap()).unwrap();
+    let (server, public, secret) = (
+        z(s.public.as_bytes()),
+        z(c.public.as_bytes()),
+        z(c.secret.as_bytes()),
+    );
+    let other_public = z(s.public.as_bytes());
+    let short = CString::new("short").unwrap();
+    let mut cfg = std::mem::MaybeUninit::<zmq_adaptor_config>::uninit();
+    assert_eq!(zmq_adaptor_config_init(cfg.as_mut_ptr()), 0);
+    // SAFETY: initialised by zmq_adaptor_config_init just above.
+    let base = unsafe { cfg.assume_init() };
+    assert!(base.curve_server_key.is_null() && base.curve_secret_key.is_null());
+    let with = |sv: &CString, p: &CString, sc: Option<&CString>| zmq_adaptor_config {
+        endpoint: c"tcp://127.0.0.1:5999".as_ptr(),
+        curve_server_key: sv.as_ptr(),
+        curve_public_key: p.as_ptr(),
+        curve_secret_key: sc.map_or(std::ptr::null(), |x| x.as_ptr()),
+        ..base
+    };
+    let bad = R::ZMQ_ADAPTOR_ERR_BAD_KEY as i32;
+    assert_eq!(
+        zmq_adaptor_configure(&with(&server, &public, None)),
+        bad,
+        "partial"
+    );
+    assert_eq!(
+        zmq_adaptor_configure(&with(&short, &public, Some(&secret))),
+        bad,
+        "short"
+    );
+    assert_eq!(
+        zmq_adaptor_configure(&with(&server, &other_public, Some(&secret))),
+        bad,
+        "mismatch"
+    );
+    assert_eq!(
+        zmq_adaptor_configure(&with(&server, &public, Some(&secret))),
+        0
+    );
+    assert!(R::ZMQ_ADAPTOR_ERR_BAD_KEY.message().contains("40 Z85"));
 }
 
-impl Collector {
-    fn start(keys: KeyPair, clients: &Path) -> Collector {
-        let ctx = zmq::Context::new();
-        let zap = ZapHandler::start(
-            &ctx,
-            ZapPolicy {
-                curve: CurvePolicy::Clients(clients.to_path_buf()),
-                allow: vec![],
-            },
-            Arc::new(|_: &str| {}),
-        )
-        .unwrap();
-        let mut sock = ctx.socket(zmq::XSUB).unwrap();
-        sock.set_linger(0).unwrap();
-        sock.set_rcvhwm(0).unwrap();
-        apply_server(
-            &mut sock,
-            &ServerSecurity {
-                curve: Some(keys),
-                zap_domain: "listen".into(),
-            },
-        )
-        .unwrap();
-        sock.bind("tcp://127.0.0.1:*").unwrap();
-        let endpoint = sock.get_last_endpoint().unwrap().unwrap();
-        sock.send(&[1u8][..], 0).unwrap();
-        let got = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (g, st) = (got.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            while !st.load(Ordering::Acquire) {
-                if sock.poll(zmq::POLLIN, 20).unwrap_or(0) > 0 {
-                    while sock.recv_bytes(zmq::DONTWAIT).is_ok() {
-                        g.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
-        });
-        Collector {
-            endpoint,
-            got,
-            zap,
-            stop,
-            thread: Some(thread),
-            _ctx: ctx,
+// ---------------------------------------------------------------------------------
+// The zmq-adaptor binary with --curve-secret, --curve-clients, --allow, SIGHUP, keygen
+// ---------------------------------------------------------------------------------
+
+const ADAPTOR: &str = env!("CARGO_BIN_EXE_zmq-adaptor");
+const LOGGEN: &str = env!("CARGO_BIN_EXE_zmq-loggen");
+
+/// A running adaptor whose output lines are collected.
+struct Adaptor {
+    proc: Proc,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+fn collect_lines(p: impl std::io::Read + Send + 'static, sink: Arc<Mutex<Vec<String>>>) {
+    use std::io::BufRead;
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(p).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(l);
         }
-    }
+    });
 }
 
-impl Drop for Collector {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn loggen(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_zmq-loggen"))
+fn adaptor(args: &[&str]) -> Adaptor {
+    let mut child = Command::new(ADAPTOR)
         .args(args)
-        .output()
-        .unwrap()
+        .args(["--stats-interval", "0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    collect_lines(child.stdout.take().unwrap(), lines.clone());
+    collect_lines(child.stderr.take().unwrap(), lines.clone());
+    let a = Adaptor {
+        proc: Proc(child),
+        lines,
+    };
+    assert!(
+        a.wait_for("forwarding", Duration::from_secs(10)),
+        "adaptor did not start: {}",
+        a.output()
+    );
+    a
+}
+
+impl Adaptor {
+    fn output(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+    fn wait_for(&self, needle: &str, timeout: Duration) -> bool {
+        wait_until(timeout, || self.output().contains(needle))
+    }
+}
+
+/// One value from the adaptor's /metrics.
+fn metric(port: u16, name: &str) -> u64 {
+    use std::io::{Read, Write};
+    let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return 0;
+    };
+    let _ = c.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n");
+    let mut body = String::new();
+    let _ = c.read_to_string(&mut body);
+    body.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+/// Runs zmq-loggen; returns (exit code, stdout + stderr).
+fn loggen(args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(LOGGEN).args(args).output().unwrap();
+    (
+        out.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// A pyzmq CURVE consumer: prints `first` at its first message, then the number of
+/// `x-` records once it has `want` of them (or after `secs`).
+struct PyConsumer {
+    proc: Proc,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl PyConsumer {
+    fn start(endpoint: &str, server_public: &Path, client_secret: &Path, want: usize) -> Self {
+        let script = "import sys, time, zmq, zmq.auth\n\
+            ep, server, client, want = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])\n\
+            ctx = zmq.Context(); s = ctx.socket(zmq.SUB); s.linger = 0\n\
+            pub, sec = zmq.auth.load_certificate(client)\n\
+            s.curve_publickey = pub; s.curve_secretkey = sec\n\
+            s.curve_serverkey = zmq.auth.load_certificate(server)[0]\n\
+            s.setsockopt(zmq.SUBSCRIBE, b''); s.connect(ep)\n\
+            n = 0; first = False; end = time.time() + 60\n\
+            while n < want and time.time() < end:\n\
+            \x20   if s.poll(50):\n\
+            \x20       m = s.recv()\n\
+            \x20       if not first: print('first', flush=True); first = True\n\
+            \x20       if m.startswith(b'x-'): n += 1\n\
+            print('count', n, flush=True)\n";
+        let mut child = Command::new(PYTHON)
+            .args(["-c", script, endpoint])
+            .arg(server_public)
+            .arg(client_secret)
+            .arg(want.to_string())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        collect_lines(child.stdout.take().unwrap(), lines.clone());
+        PyConsumer {
+            proc: Proc(child),
+            lines,
+        }
+    }
+    fn has(&self, what: &str) -> bool {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.starts_with(what))
+    }
+    fn count(&mut self) -> usize {
+        assert_eq!(self.proc.wait(Duration::from_secs(70)), Some(0));
+        let l = self.lines.lock().unwrap();
+        let c = l
+            .iter()
+            .find(|l| l.starts_with("count "))
+            .expect("count line");
+        c[6..].parse().unwrap()
+    }
 }
 
 #[test]
-fn a_worker_logs_over_tcp_curve_to_a_curve_server() {
+fn adaptor_over_tcp_curve_end_to_end() {
     let d = tempdir();
     let clients = d.path().join("clients");
     std::fs::create_dir(&clients).unwrap();
     let server = security::keygen(&d.path().join("adaptor")).unwrap();
     let worker = security::keygen(&d.path().join("worker")).unwrap();
-    std::fs::copy(&worker.public_file, clients.join("worker.key")).unwrap();
     let stranger = security::keygen(&d.path().join("stranger")).unwrap();
-    let col = Collector::start(server.keys.clone(), &clients);
+    let (a_pub, a_sec) = pyzmq_cert(d.path(), "alice");
+    let (_, m_sec) = pyzmq_cert(d.path(), "mallory");
+    chmod(&a_sec, 0o600);
+    std::fs::copy(&worker.public_file, clients.join("worker.key")).unwrap();
+    std::fs::copy(&a_pub, clients.join("alice.key")).unwrap();
+    let (listen, publish, mport) = (
+        format!("tcp://127.0.0.1:{}", free_port()),
+        format!("tcp://127.0.0.1:{}", free_port()),
+        free_port(),
+    );
+    let mut a = adaptor(&[
+        "-b",
+        &listen,
+        "-p",
+        &publish,
+        "--curve-secret",
+        server.secret_file.to_str().unwrap(),
+        "--curve-clients",
+        clients.to_str().unwrap(),
+        "--metrics",
+        &format!("127.0.0.1:{mport}"),
+    ]);
+    assert!(a
+        .output()
+        .contains(&format!("public key {}", server.keys.public)));
+    let secret_text = zmq::z85_encode(server.keys.secret.as_bytes()).unwrap();
+
+    const N: usize = 20_000;
+    let alice = Client::connect(&publish, Some(&client_keys(&server.public_file, &a_sec)));
+    let mut py = PyConsumer::start(&publish, &server.public_file, &a_sec, N);
     let (sp, ws) = (
         server.public_file.to_str().unwrap(),
         worker.secret_file.to_str().unwrap(),
     );
-    let out = loggen(&[
+    // Probes through the worker's encrypted hop until both consumers get them.
+    let start = Instant::now();
+    while !(alice.count() > 0 && py.has("first")) {
+        assert!(start.elapsed() < Duration::from_secs(20), "{}", a.output());
+        let (rc, out) = loggen(&[
+            "-e",
+            &listen,
+            "-n",
+            "1",
+            "--prefix",
+            "probe",
+            "--curve-server",
+            sp,
+            "--curve-secret",
+            ws,
+            "--flush-ms",
+            "2000",
+        ]);
+        assert_eq!(rc, Some(0), "{out}");
+    }
+    let (rc, out) = loggen(&[
         "-e",
-        &col.endpoint,
+        &listen,
         "-n",
-        "20000",
+        &N.to_string(),
         "--size",
         "200",
+        "--prefix",
+        "x",
         "--curve-server",
         sp,
         "--curve-secret",
@@ -806,57 +977,315 @@ fn a_worker_logs_over_tcp_curve_to_a_curve_server() {
         "--flush-ms",
         "20000",
     ]);
-    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(rc, Some(0), "{out}");
+    assert!(out.contains(&format!("sent={N}")), "{out}");
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        wait_until(Duration::from_secs(20), || alice.x.load(Ordering::Relaxed)
+            >= N),
+        "rust consumer got {}",
+        alice.x.load(Ordering::Relaxed)
     );
-    assert!(text.contains("sent=20000"), "{text}");
-    assert!(
-        wait_until(Duration::from_secs(10), || col.got.load(Ordering::Relaxed)
-            >= 20000),
-        "received {}",
-        col.got.load(Ordering::Relaxed)
+    assert_eq!(
+        py.count(),
+        N,
+        "pyzmq consumer with a pyzmq certificate gets every record"
     );
-    assert_eq!(col.got.load(Ordering::Relaxed), 20000, "every record, once");
-    assert_eq!(col.zap.auth_failures().load(Ordering::Relaxed), 0);
+    assert_eq!(alice.x.load(Ordering::Relaxed), N);
+    assert_eq!(metric(mport, "zmq_adaptor_auth_failures_total"), 0);
 
-    // A worker whose key is not listed delivers nothing and is counted.
-    let out = loggen(&[
+    // Unknown key, NULL consumer: refused, counted, nothing received.
+    let mallory = Client::connect(&publish, Some(&client_keys(&server.public_file, &m_sec)));
+    let null = Client::connect(&publish, None);
+    assert!(
+        wait_until(Duration::from_secs(10), || metric(
+            mport,
+            "zmq_adaptor_auth_failures_total"
+        ) >= 2),
+        "{}",
+        a.output()
+    );
+    // A worker with an unknown key delivers nothing.
+    let f = metric(mport, "zmq_adaptor_auth_failures_total");
+    let (rc, _) = loggen(&[
         "-e",
-        &col.endpoint,
+        &listen,
         "-n",
-        "100",
+        "50",
+        "--prefix",
+        "x",
         "--curve-server",
         sp,
         "--curve-secret",
         stranger.secret_file.to_str().unwrap(),
         "--flush-ms",
-        "1000",
+        "500",
         "--linger-ms",
         "100",
     ]);
-    assert!(out.status.success());
-    assert!(col.zap.auth_failures().load(Ordering::Relaxed) >= 1);
-    assert_eq!(
-        col.got.load(Ordering::Relaxed),
-        20000,
-        "nothing from the stranger"
-    );
-
-    // An over-permissive secret file: a clear start error.
-    chmod(&worker.secret_file, 0o644);
-    let out = loggen(&[
+    assert_eq!(rc, Some(0));
+    assert!(wait_until(Duration::from_secs(5), || metric(
+        mport,
+        "zmq_adaptor_auth_failures_total"
+    ) > f));
+    // More records from the allowed worker reach alice only.
+    let before = alice.count();
+    let (rc, _) = loggen(&[
         "-e",
-        &col.endpoint,
+        &listen,
+        "-n",
+        "100",
+        "--prefix",
+        "y",
         "--curve-server",
         sp,
         "--curve-secret",
         ws,
+        "--flush-ms",
+        "5000",
     ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("chmod 600"));
+    assert_eq!(rc, Some(0));
+    assert!(wait_until(Duration::from_secs(10), || alice.count() >= before + 100));
+    assert_eq!(mallory.count(), 0, "unknown key receives nothing");
+    assert_eq!(null.count(), 0, "NULL client receives nothing");
+    assert_eq!(wrong_server.count(), 0, "wrong server key receives nothing");
+    assert!(
+        proc_output_count(py_alice) > 20,
+        "pyzmq client with its own cert receives"
+    );
+
+    let log = srv.log();
+    assert!(log.starts_with("auth: refused"), "{log}");
+    // One line a second at most, whatever the number of refusals.
+    let lines = srv.lines.lock().unwrap().len() as u64;
+    let secs = started.elapsed().as_secs() + 1;
+    assert!(
+        lines <= secs,
+        "rate-limited: {lines} lines in {secs} s for {} refusals",
+        srv.failures()
+    );
+    let zap = srv.zap.as_ref().unwrap();
+    assert!(zap.admitted() >= 2);
+}
+
+#[test]
+fn reload_applies_to_new_handshakes_and_keeps_connected_peers() {
+    let d = tempdir();
+    let clients = d.path().join("clients");
+    std::fs::create_dir(&clients).unwrap();
+    let server = security::keygen(&d.path().join("server")).unwrap();
+    let (a_pub, a_sec) = pyzmq_cert(d.path(), "alice");
+    let (b_pub, b_sec) = pyzmq_cert(d.path(), "bob");
+    std::fs::copy(&a_pub, clients.join("alice.key")).unwrap();
+    let srv = Server::start(
+        &format!("tcp://127.0.0.1:{}", free_port()),
+        Some(server.keys.clone()),
+        Some(ZapPolicy {
+            curve: CurvePolicy::Clients(clients.clone()),
+            allow: vec![],
+        }),
+    );
+    let zap = srv.zap.as_ref().unwrap();
+    assert_eq!(zap.client_keys(), 1);
+    let alice = Client::connect(
+        &srv.endpoint,
+        Some(&client_keys(&server.public_file, &a_sec)),
+    );
+    let bob = Client::connect(
+        &srv.endpoint,
+        Some(&client_keys(&server.public_file, &b_sec)),
+    );
+    assert!(wait_until(Duration::from_secs(10), || alice.count() > 0));
+    assert!(wait_until(Duration::from_secs(10), || srv.failures() >= 1));
+    assert_eq!(bob.count(), 0);
+
+    // Rotation: alice out, bob in. A refused peer is not retried by libzmq: bob's
+    // consumer reconnects (as a restarted consumer would) and is admitted now.
+    std::fs::remove_file(clients.join("alice.key")).unwrap();
+    std::fs::copy(&b_pub, clients.join("bob.key")).unwrap();
+    assert_eq!(zap.reload().unwrap(), 1);
+    drop(bob);
+    let bob = Client::connect(
+        &srv.endpoint,
+        Some(&client_keys(&server.public_file, &b_sec)),
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || bob.count() > 0),
+        "bob admitted"
+    );
+    // The connected alice keeps receiving.
+    let a_before = alice.count();
+    assert!(
+        wait_until(Duration::from_secs(5), || alice.count() > a_before + 10),
+        "connected alice unaffected"
+    );
+    // A new handshake with alice's key is refused now (and logged: the last refusal
+    // line, bob's, is over a second old by then).
+    std::thread::sleep(Duration::from_millis(1100));
+    let f_before = srv.failures();
+    let alice2 = Client::connect(
+        &srv.endpoint,
+        Some(&client_keys(&server.public_file, &a_sec)),
+    );
+    assert!(wait_until(Duration::from_secs(10), || srv.failures() > f_before));
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(alice2.count(), 0, "removed key refused on a new connection");
+    let alice_key = security::load_public(&a_pub).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(3), || srv
+            .log()
+            .contains(&format!("client key {alice_key} has no certificate"))),
+        "{}",
+        srv.log()
+    );
+
+    // A broken reload keeps the keys in force.
+    std::fs::write(clients.join("bad.key"), "garbage").unwrap();
+    let e = zap.reload().unwrap_err();
+    assert!(e.to_string().contains("bad.key"), "{e}");
+    assert_eq!(zap.client_keys(), 1);
+}
+
+#[test]
+fn address_allow_list_with_and_without_curve() {
+    // NULL mechanism, allow-list that excludes loopback: refused and counted.
+    let outside = Server::start(
+        &format!("tcp://127.0.0.1:{}", free_port()),
+        None,
+        Some(ZapPolicy {
+            curve: CurvePolicy::Off,
+            allow: vec![security::parse_cidr("10.0.0.0/8").unwrap()],
+        }),
+    );
+    let c = Client::connect(&outside.endpoint, None);
+    assert!(wait_until(Duration::from_secs(10), || outside.failures() >= 1));
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(c.count(), 0, "peer outside --allow receives nothing");
+    assert!(
+        outside.log().contains("address not in --allow"),
+        "{}",
+        outside.log()
+    );
+
+    // NULL mechanism, loopback allowed.
+    let inside = Server::start(
+        &format!("tcp://127.0.0.1:{}", free_port()),
+        None,
+        Some(ZapPolicy {
+            curve: CurvePolicy::Off,
+            allow: vec![
+                security::parse_cidr("10.0.0.0/8").unwrap(),
+                security::parse_cidr("127.0.0.1").unwrap(),
+            ],
+        }),
+    );
+    let c = Client::connect(&inside.endpoint, None);
+    assert!(wait_until(Duration::from_secs(10), || c.count() > 0));
+    assert_eq!(inside.failures(), 0);
+
+    // CURVE with any key, but only from 192.0.2.0/24: a valid CURVE client on
+    // loopback is refused.
+    let d = tempdir();
+    let server = security::keygen(&d.path().join("server")).unwrap();
+    let client = security::keygen(&d.path().join("client")).unwrap();
+    let curve = Server::start(
+        &format!("tcp://127.0.0.1:{}", free_port()),
+        Some(server.keys.clone()),
+        Some(ZapPolicy {
+            curve: CurvePolicy::AllowAny,
+            allow: vec![security::parse_cidr("192.0.2.0/24").unwrap()],
+        }),
+    );
+    let c = Client::connect(
+        &curve.endpoint,
+        Some(&client_keys(&server.public_file, &client.secret_file)),
+    );
+    assert!(wait_until(Duration::from_secs(10), || curve.failures() >= 1));
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(c.count(), 0);
+
+    // IPv6 loopback, when the machine has it.
+    if std::net::TcpListener::bind("[::1]:0").is_ok() {
+        let v6 = Server::start(
+            &format!("tcp://[::1]:{}", free_port()),
+            Some(server.keys.clone()),
+            Some(ZapPolicy {
+                curve: CurvePolicy::AllowAny,
+                allow: vec![security::parse_cidr("::1/128").unwrap()],
+            }),
+        );
+        let c = Client::connect(
+            &v6.endpoint,
+            Some(&client_keys(&server.public_file, &client.secret_file)),
+        );
+        assert!(
+            wait_until(Duration::from_secs(10), || c.count() > 0),
+            "::1 allowed"
+        );
+    }
+}
+
+#[test]
+fn without_a_zap_handler_a_guarded_socket_fails_closed() {
+    let d = tempdir();
+    let server = security::keygen(&d.path().join("server")).unwrap();
+    let client = security::keygen(&d.path().join("client")).unwrap();
+    // No ZAP handler in the context: apply_server enforces the domain.
+    let srv = Server::start(
+        &format!("tcp://127.0.0.1:{}", free_port()),
+        Some(server.keys.clone()),
+        None,
+    );
+    let c = Client::connect(
+        &srv.endpoint,
+        Some(&client_keys(&server.public_file, &client.secret_file)),
+    );
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(c.count(), 0, "no handler: nobody admitted");
+
+    // And one handler per context.
+    let ctx = zmq::Context::new();
+    let _z = ZapHandler::start(&ctx, ZapPolicy::default(), Arc::new(|_: &str| {})).unwrap();
+    let e = ZapHandler::start(&ctx, ZapPolicy::default(), Arc::new(|_: &str| {})).unwrap_err();
+    assert!(e.to_string().contains("another ZAP handler"), "{e}");
+}
+
+#[test]
+fn squatted_ipc_paths_are_refused() {
+    let d = tempdir();
+    let me = security::effective_uid();
+    let path = d.path().join("listen");
+    security::check_ipc_path(&path, me).unwrap();
+    // Our own stale socket: fine.
+    let ctx = zmq::Context::new();
+    {
+        let s = ctx.socket(zmq::PULL).unwrap();
+        s.bind(&ipc(d.path(), "listen")).unwrap();
+        security::check_ipc_path(&path, me).unwrap();
+    }
+    if me == 0 {
+        // A socket (and a plain file) at the path owned by another user: refused.
+        let nobody = 65534;
+        std::os::unix::fs::lchown(&path, Some(nobody), None).unwrap();
+        let e = security::check_ipc_path(&path, me).unwrap_err();
+        assert!(e.to_string().contains("belongs to uid 65534"), "{e}");
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, "x").unwrap();
+        std::os::unix::fs::lchown(&path, Some(nobody), None).unwrap();
+        assert!(security::check_ipc_path(&path, me).is_err());
+        // A directory owned by another (non-root) user who can write it.
+        let theirs = d.path().join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        std::os::unix::fs::lchown(&theirs, Some(nobody), None).unwrap();
+        let e = security::check_ipc_path(&theirs.join("s"), me).unwrap_err();
+        assert!(e.to_string().contains("uid 65534"), "{e}");
+    }
+    let open = d.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    chmod(&open, 0o777);
+    let e = security::check_ipc_path(&open.join("s"), me).unwrap_err();
+    assert!(e.to_string().contains("every user"), "{e}");
+    chmod(&open, 0o1777);
+    security::check_ipc_path(&open.join("s"), me).unwrap();
 }
 
 #[test]
@@ -908,4 +1337,576 @@ fn c_config_rejects_bad_or_partial_keys() {
         0
     );
     assert!(R::ZMQ_ADAPTOR_ERR_BAD_KEY.message().contains("40 Z85"));
+}
+
+// ---------------------------------------------------------------------------------
+// The zmq-adaptor binary with --curve-secret, --curve-clients, --allow, SIGHUP, keygen
+// ---------------------------------------------------------------------------------
+
+const ADAPTOR: &str = env!("CARGO_BIN_EXE_zmq-adaptor");
+const LOGGEN: &str = env!("CARGO_BIN_EXE_zmq-loggen");
+
+/// A running adaptor whose output lines are collected.
+struct Adaptor {
+    proc: Proc,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+fn collect_lines(p: impl std::io::Read + Send + 'static, sink: Arc<Mutex<Vec<String>>>) {
+    use std::io::BufRead;
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(p).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(l);
+        }
+    });
+}
+
+fn adaptor(args: &[&str]) -> Adaptor {
+    let mut child = Command::new(ADAPTOR)
+        .args(args)
+        .args(["--stats-interval", "0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    collect_lines(child.stdout.take().unwrap(), lines.clone());
+    collect_lines(child.stderr.take().unwrap(), lines.clone());
+    let a = Adaptor {
+        proc: Proc(child),
+        lines,
+    };
+    assert!(
+        a.wait_for("forwarding", Duration::from_secs(10)),
+        "adaptor did not start: {}",
+        a.output()
+    );
+    a
+}
+
+impl Adaptor {
+    fn output(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+    fn wait_for(&self, needle: &str, timeout: Duration) -> bool {
+        wait_until(timeout, || self.output().contains(needle))
+    }
+}
+
+/// One value from the adaptor's /metrics.
+fn metric(port: u16, name: &str) -> u64 {
+    use std::io::{Read, Write};
+    let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return 0;
+    };
+    let _ = c.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n");
+    let mut body = String::new();
+    let _ = c.read_to_string(&mut body);
+    body.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+/// Runs zmq-loggen; returns (exit code, stdout + stderr).
+fn loggen(args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(LOGGEN).args(args).output().unwrap();
+    (
+        out.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// A pyzmq CURVE consumer: prints `first` at its first message, then the number of
+/// `x-` records once it has `want` of them (or after `secs`).
+struct PyConsumer {
+    proc: Proc,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl PyConsumer {
+    fn start(endpoint: &str, server_public: &Path, client_secret: &Path, want: usize) -> Self {
+        let script = "import sys, time, zmq, zmq.auth\n\
+            ep, server, client, want = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])\n\
+            ctx = zmq.Context(); s = ctx.socket(zmq.SUB); s.linger = 0\n\
+            pub, sec = zmq.auth.load_certificate(client)\n\
+            s.curve_publickey = pub; s.curve_secretkey = sec\n\
+            s.curve_serverkey = zmq.auth.load_certificate(server)[0]\n\
+            s.setsockopt(zmq.SUBSCRIBE, b''); s.connect(ep)\n\
+            n = 0; first = False; end = time.time() + 60\n\
+            while n < want and time.time() < end:\n\
+            \x20   if s.poll(50):\n\
+            \x20       m = s.recv()\n\
+            \x20       if not first: print('first', flush=True); first = True\n\
+            \x20       if m.startswith(b'x-'): n += 1\n\
+            print('count', n, flush=True)\n";
+        let mut child = Command::new(PYTHON)
+            .args(["-c", script, endpoint])
+            .arg(server_public)
+            .arg(client_secret)
+            .arg(want.to_string())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        collect_lines(child.stdout.take().unwrap(), lines.clone());
+        PyConsumer {
+            proc: Proc(child),
+            lines,
+        }
+    }
+    fn has(&self, what: &str) -> bool {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.starts_with(what))
+    }
+    fn count(&mut self) -> usize {
+        assert_eq!(self.proc.wait(Duration::from_secs(70)), Some(0));
+        let l = self.lines.lock().unwrap();
+        let c = l
+            .iter()
+            .find(|l| l.starts_with("count "))
+            .expect("count line");
+        c[6..].parse().unwrap()
+    }
+}
+
+#[test]
+fn adaptor_over_tcp_curve_end_to_end() {
+    let d = tempdir();
+    let clients = d.path().join("clients");
+    std::fs::create_dir(&clients).unwrap();
+    let server = security::keygen(&d.path().join("adaptor")).unwrap();
+    let worker = security::keygen(&d.path().join("worker")).unwrap();
+    let stranger = security::keygen(&d.path().join("stranger")).unwrap();
+    let (a_pub, a_sec) = pyzmq_cert(d.path(), "alice");
+    let (_, m_sec) = pyzmq_cert(d.path(), "mallory");
+    chmod(&a_sec, 0o600);
+    std::fs::copy(&worker.public_file, clients.join("worker.key")).unwrap();
+    std::fs::copy(&a_pub, clients.join("alice.key")).unwrap();
+    let (listen, publish, mport) = (
+        format!("tcp://127.0.0.1:{}", free_port()),
+        format!("tcp://127.0.0.1:{}", free_port()),
+        free_port(),
+    );
+    let mut a = adaptor(&[
+        "-b",
+        &listen,
+        "-p",
+        &publish,
+        "--curve-secret",
+        server.secret_file.to_str().unwrap(),
+        "--curve-clients",
+        clients.to_str().unwrap(),
+        "--metrics",
+        &format!("127.0.0.1:{mport}"),
+    ]);
+    assert!(a
+        .output()
+        .contains(&format!("public key {}", server.keys.public)));
+    let secret_text = zmq::z85_encode(server.keys.secret.as_bytes()).unwrap();
+
+    const N: usize = 20_000;
+    let alice = Client::connect(&publish, Some(&client_keys(&server.public_file, &a_sec)));
+    let mut py = PyConsumer::start(&publish, &server.public_file, &a_sec, N);
+    let (sp, ws) = (
+        server.public_file.to_str().unwrap(),
+        worker.secret_file.to_str().unwrap(),
+    );
+    // Probes through the worker's encrypted hop until both consumers get them.
+    let start = Instant::now();
+    while !(alice.count() > 0 && py.has("first")) {
+        assert!(start.elapsed() < Duration::from_secs(20), "{}", a.output());
+        let (rc, out) = loggen(&[
+            "-e",
+            &listen,
+            "-n",
+            "1",
+            "--prefix",
+            "probe",
+            "--curve-server",
+            sp,
+            "--curve-secret",
+            ws,
+            "--flush-ms",
+            "2000",
+        ]);
+        assert_eq!(rc, Some(0), "{out}");
+    }
+    let (rc, out) = loggen(&[
+        "-e",
+        &listen,
+        "-n",
+        &N.to_string(),
+        "--size",
+        "200",
+        "--prefix",
+        "x",
+        "--curve-server",
+        sp,
+        "--curve-secret",
+        ws,
+        "--flush-ms",
+        "20000",
+    ]);
+    assert_eq!(rc, Some(0), "{out}");
+    assert!(out.contains(&format!("sent={N}")), "{out}");
+    assert!(
+        wait_until(Duration::from_secs(20), || alice.x.load(Ordering::Relaxed)
+            >= N),
+        "rust consumer got {}",
+        alice.x.load(Ordering::Relaxed)
+    );
+    assert_eq!(
+        py.count(),
+        N,
+        "pyzmq consumer with a pyzmq certificate gets every record"
+    );
+    assert_eq!(alice.x.load(Ordering::Relaxed), N);
+    assert_eq!(metric(mport, "zmq_adaptor_auth_failures_total"), 0);
+
+    // Unknown key, NULL consumer: refused, counted, nothing received.
+    let mallory = Client::connect(&publish, Some(&client_keys(&server.public_file, &m_sec)));
+    let null = Client::connect(&publish, None);
+    assert!(
+        wait_until(Duration::from_secs(10), || metric(
+            mport,
+            "zmq_adaptor_auth_failures_total"
+        ) >= 2),
+        "{}",
+        a.output()
+    );
+    // A worker with an unknown key delivers nothing.
+    let f = metric(mport, "zmq_adaptor_auth_failures_total");
+    let (rc, _) = loggen(&[
+        "-e",
+        &listen,
+        "-n",
+        "50",
+        "--prefix",
+        "x",
+        "--curve-server",
+        sp,
+        "--curve-secret",
+        stranger.secret_file.to_str().unwrap(),
+        "--flush-ms",
+        "500",
+        "--linger-ms",
+        "100",
+    ]);
+    assert_eq!(rc, Some(0));
+    assert!(wait_until(Duration::from_secs(5), || metric(
+        mport,
+        "zmq_adaptor_auth_failures_total"
+    ) > f));
+    // More records from the allowed worker reach alice only.
+    let (rc, _) = loggen(&[
+        "-e",
+        &listen,
+        "-n",
+        "100",
+        "--prefix",
+        "y",
+        "--curve-server",
+        sp,
+        "--curve-secret",
+        ws,
+        "--flush-ms",
+        "5000",
+    ]);
+    assert_eq!(rc, Some(0));
+    let before = alice.count();
+    assert!(wait_until(Duration::from_secs(10), || alice.count()
+        >= before + 100
+        || alice.count() >= N + 100));
+    assert_eq!(mallory.count(), 0, "unknown key receives nothing");
+    assert_eq!(null.count(), 0, "NULL consumer receives nothing");
+    assert_eq!(
+        alice.x.load(Ordering::Relaxed),
+        N,
+        "nothing from the unknown worker"
+    );
+    assert!(a.output().contains("auth: refused"), "{}", a.output());
+    assert_eq!(a.proc.term(Duration::from_secs(10)), Some(0));
+    assert!(
+        !a.output().contains(&secret_text),
+        "the secret key is never printed"
+    );
+}
+
+#[test]
+fn adaptor_sighup_rotates_client_keys() {
+    let d = tempdir();
+    let clients = d.path().join("clients");
+    std::fs::create_dir(&clients).unwrap();
+    let server = security::keygen(&d.path().join("adaptor")).unwrap();
+    let (a_pub, a_sec) = pyzmq_cert(d.path(), "alice");
+    let (b_pub, b_sec) = pyzmq_cert(d.path(), "bob");
+    std::fs::copy(&a_pub, clients.join("alice.key")).unwrap();
+    let listen = ipc(d.path(), "listen");
+    let publish = format!("tcp://127.0.0.1:{}", free_port());
+    let mut a = adaptor(&[
+        "-b",
+        &listen,
+        "-p",
+        &publish,
+        "--curve-secret",
+        server.secret_file.to_str().unwrap(),
+        "--curve-clients",
+        clients.to_str().unwrap(),
+    ]);
+    // Records keep flowing from a plain publisher on the ipc side (workers' hop).
+    let ctx = zmq::Context::new();
+    let p = ctx.socket(zmq::PUB).unwrap();
+    p.set_linger(0).unwrap();
+    p.connect(&listen).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let st = stop.clone();
+    let pump = std::thread::spawn(move || {
+        while !st.load(Ordering::Acquire) {
+            let _ = p.send(&b"tick"[..], 0);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+    let keys = |s: &Path| client_keys(&server.public_file, s);
+    let alice = Client::connect(&publish, Some(&keys(&a_sec)));
+    let bob = Client::connect(&publish, Some(&keys(&b_sec)));
+    assert!(
+        wait_until(Duration::from_secs(10), || alice.count() > 0),
+        "{}",
+        a.output()
+    );
+    assert!(
+        a.wait_for("auth: refused", Duration::from_secs(10)),
+        "{}",
+        a.output()
+    );
+    assert_eq!(bob.count(), 0);
+
+    std::fs::remove_file(clients.join("alice.key")).unwrap();
+    std::fs::copy(&b_pub, clients.join("bob.key")).unwrap();
+    // SAFETY: kill with a pid we own and a valid signal.
+    unsafe { libc::kill(a.proc.0.id() as i32, libc::SIGHUP) };
+    assert!(
+        a.wait_for("SIGHUP: 1 client keys loaded", Duration::from_secs(5)),
+        "{}",
+        a.output()
+    );
+    drop(bob);
+    let bob = Client::connect(&publish, Some(&keys(&b_sec)));
+    assert!(
+        wait_until(Duration::from_secs(10), || bob.count() > 0),
+        "bob admitted after SIGHUP"
+    );
+    let a_before = alice.count();
+    assert!(
+        wait_until(Duration::from_secs(5), || alice.count() > a_before + 10),
+        "connected alice keeps receiving"
+    );
+    let alice2 = Client::connect(&publish, Some(&keys(&a_sec)));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(alice2.count(), 0, "alice refused on reconnect");
+
+    // A broken directory on SIGHUP keeps the previous keys.
+    std::fs::write(clients.join("bad.key"), "nonsense").unwrap();
+    // SAFETY: as above.
+    unsafe { libc::kill(a.proc.0.id() as i32, libc::SIGHUP) };
+    assert!(a.wait_for("keeping the previous client keys", Duration::from_secs(5)));
+    let bob2 = Client::connect(&publish, Some(&keys(&b_sec)));
+    assert!(wait_until(Duration::from_secs(10), || bob2.count() > 0));
+    stop.store(true, Ordering::Release);
+    pump.join().unwrap();
+    assert_eq!(a.proc.term(Duration::from_secs(10)), Some(0));
+}
+
+#[test]
+fn adaptor_allow_list_without_curve() {
+    let d = tempdir();
+    let listen = ipc(d.path(), "listen");
+    let (publish, mport) = (format!("tcp://127.0.0.1:{}", free_port()), free_port());
+    let mut a = adaptor(&[
+        "-b",
+        &listen,
+        "-p",
+        &publish,
+        "--allow",
+        "10.0.0.0/8",
+        "--allow",
+        "2001:db8::/32",
+        "--metrics",
+        &format!("127.0.0.1:{mport}"),
+    ]);
+    let c = Client::connect(&publish, None);
+    assert!(wait_until(Duration::from_secs(10), || metric(
+        mport,
+        "zmq_adaptor_auth_failures_total"
+    ) >= 1));
+    assert!(
+        a.output().contains("address not in --allow"),
+        "{}",
+        a.output()
+    );
+    assert_eq!(c.count(), 0);
+    assert_eq!(a.proc.term(Duration::from_secs(10)), Some(0));
+
+    let publish = format!("tcp://127.0.0.1:{}", free_port());
+    let listen = ipc(d.path(), "listen2");
+    let mut a = adaptor(&["-b", &listen, "-p", &publish, "--allow", "127.0.0.0/8"]);
+    let c = Client::connect(&publish, None);
+    let ctx = zmq::Context::new();
+    let p = ctx.socket(zmq::PUB).unwrap();
+    p.set_linger(0).unwrap();
+    p.connect(&listen).unwrap();
+    assert!(wait_until(Duration::from_secs(10), || {
+        let _ = p.send(&b"tick"[..], 0);
+        c.count() > 0
+    }));
+    assert_eq!(a.proc.term(Duration::from_secs(10)), Some(0));
+}
+
+#[test]
+fn adaptor_start_errors_keygen_and_ipc_defaults() {
+    let d = tempdir();
+    let run = |args: &[&str]| {
+        let out = Command::new(ADAPTOR)
+            .args(args)
+            .args([
+                "-b",
+                &ipc(d.path(), "l"),
+                "-p",
+                "tcp://127.0.0.1:0",
+                "--stats-interval",
+                "0",
+            ])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // keygen: writes a pair, never overwrites.
+    let base = d.path().join("keys/server");
+    let out = Command::new(ADAPTOR)
+        .arg("keygen")
+        .arg(&base)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let secret = d.path().join("keys/server.key_secret");
+    let before = std::fs::read(&secret).unwrap();
+    let out = Command::new(ADAPTOR)
+        .arg("keygen")
+        .arg(&base)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to overwrite"));
+    assert_eq!(std::fs::read(&secret).unwrap(), before);
+    let s = secret.to_str().unwrap();
+
+    let clients = d.path().join("clients");
+    std::fs::create_dir(&clients).unwrap();
+    let c = clients.to_str().unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["--curve-secret".into(), s.into()],
+            "--curve-secret needs --curve-clients",
+        ),
+        (
+            vec![
+                "--curve-secret".into(),
+                d.path().join("nope.key_secret").to_str().unwrap().into(),
+                "--curve-allow-any".into(),
+            ],
+            "nope.key_secret: no such file",
+        ),
+        (
+            vec![
+                "--curve-secret".into(),
+                d.path().join("keys/server.key").to_str().unwrap().into(),
+                "--curve-allow-any".into(),
+            ],
+            "no secret-key",
+        ),
+        (
+            vec![
+                "--curve-secret".into(),
+                s.into(),
+                "--curve-clients".into(),
+                d.path().join("none").to_str().unwrap().into(),
+            ],
+            "none: no such file",
+        ),
+    ];
+    for (args, want) in cases {
+        let args: Vec<&str> = args.iter().map(|x| x.as_str()).collect();
+        let (code, err) = run(&args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    let garbage = d.path().join("garbage.key_secret");
+    std::fs::write(&garbage, "curve\n    secret-key = \"x\"\n").unwrap();
+    chmod(&garbage, 0o600);
+    let (code, err) = run(&[
+        "--curve-secret",
+        garbage.to_str().unwrap(),
+        "--curve-clients",
+        c,
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("not a ZeroMQ CURVE certificate"), "{err}");
+    // pyzmq writes secret files 0644: refused until chmod 600.
+    let (_, py_sec) = pyzmq_cert(d.path(), "py");
+    let (code, err) = run(&[
+        "--curve-secret",
+        py_sec.to_str().unwrap(),
+        "--curve-clients",
+        c,
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("chmod 600"), "{err}");
+    let (code, err) = run(&["--curve-clients", c]);
+    assert_eq!(code, Some(2), "{err}");
+
+    // IPC: 0660 by default; a squatted path or a shared directory is refused.
+    let listen = ipc(d.path(), "sock");
+    let mut a = adaptor(&["-b", &listen, "-p", "tcp://127.0.0.1:0"]);
+    let mode = std::fs::metadata(d.path().join("sock"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o660, "default ipc mode");
+    assert_eq!(a.proc.term(Duration::from_secs(10)), Some(0));
+    if security::effective_uid() == 0 {
+        let squat = d.path().join("squat");
+        std::fs::write(&squat, "").unwrap();
+        std::os::unix::fs::lchown(&squat, Some(65534), None).unwrap();
+        let out = Command::new(ADAPTOR)
+            .args(["-b", &ipc(d.path(), "squat"), "-p", "tcp://127.0.0.1:0"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("squatting"));
+    }
+    let shared = d.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    chmod(&shared, 0o777);
+    let out = Command::new(ADAPTOR)
+        .args(["-b", &ipc(&shared, "l"), "-p", "tcp://127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("can be written by every user"));
 }

@@ -23,9 +23,9 @@ pub use cert::{
     keygen, load_client_dir, load_public, load_secret, ClientKeyDir, KeyPair, PublicKey, SecretKey,
 };
 pub use ipc::{check_ipc_path, world_writable_warning, DEFAULT_IPC_MODE};
-pub use socket::{apply_client, apply_server, ClientKeys, ServerSecurity};
+pub use socket::{apply_client, apply_server, ClientKeys, ProxySecurity, ServerSecurity};
 pub use zap::{
-    parse_cidr, AuthReporter, CurvePolicy, LogSink, ZapHandler, ZapPolicy, ZAP_ENDPOINT,
+    parse_cidr, AuthReporter, CurvePolicy, Guard, LogSink, ZapHandler, ZapPolicy, ZAP_ENDPOINT,
 };
 
 use std::path::{Path, PathBuf};

@@ -109,6 +109,42 @@ pub fn apply_client(sock: &zmq::Socket, k: &ClientKeys) -> Result<(), SecurityEr
     Ok(())
 }
 
+/// The security of an adaptor's proxies (`--curve-secret`, `--curve-clients`,
+/// `--curve-allow-any`, `--allow`): the server key pair its tcp sockets use and the
+/// guard deciding who may connect. `Debug` never shows the secret key.
+#[derive(Debug, Clone)]
+pub struct ProxySecurity {
+    /// The adaptor's key pair: tcp sockets become CURVE servers. `None`: the address
+    /// allow-list alone (NULL mechanism, no encryption).
+    pub curve: Option<KeyPair>,
+    /// Who may connect; one [`Guard`] serves every proxy of the adaptor.
+    pub guard: super::Guard,
+}
+
+impl ProxySecurity {
+    /// Secures `sock` for `endpoint` before it binds or connects there: a tcp endpoint
+    /// gets [`apply_server`] under ZAP domain `domain`; ipc and inproc endpoints are
+    /// left alone (file permissions guard them). Returns whether it applied.
+    pub fn apply(
+        &self,
+        sock: &mut zmq::Socket,
+        endpoint: &str,
+        domain: &str,
+    ) -> Result<bool, SecurityError> {
+        if !endpoint.starts_with("tcp://") {
+            return Ok(false);
+        }
+        apply_server(
+            sock,
+            &ServerSecurity {
+                curve: self.curve.clone(),
+                zap_domain: domain.to_string(),
+            },
+        )?;
+        Ok(true)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -219,18 +219,18 @@ impl Shared {
     }
 }
 
-/// A running ZAP handler. Stop it ([`ZapHandler::stop`] or drop) only after the
-/// sockets it guards are closed; until then, sockets set up by
-/// [`super::apply_server`] refuse every handshake (they enforce the ZAP domain).
-pub struct ZapHandler {
+/// The admission state shared by every ZAP handler of one adaptor: the policy, the
+/// allowed client keys (one reload applies everywhere), the refusal counter and the
+/// log rate limit. Cheap to clone; [`Guard::start`] runs a handler in one context
+/// (libzmq looks for it per context, and each proxy has its own).
+#[derive(Clone)]
+pub struct Guard {
     shared: Arc<Shared>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
 }
 
-impl std::fmt::Debug for ZapHandler {
+impl std::fmt::Debug for Guard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ZapHandler")
+        f.debug_struct("Guard")
             .field("policy", &self.shared.policy)
             .field("client_keys", &self.client_keys())
             .field(
@@ -241,20 +241,30 @@ impl std::fmt::Debug for ZapHandler {
     }
 }
 
-impl ZapHandler {
-    /// Loads the client directory (when the policy names one; an error refuses to
-    /// start), binds the ZAP endpoint in `ctx` and starts answering. Returns once the
-    /// endpoint is bound: sockets bound afterwards are guarded from their first
-    /// handshake.
-    pub fn start(
-        ctx: &zmq::Context,
-        policy: ZapPolicy,
-        log: LogSink,
-    ) -> Result<ZapHandler, SecurityError> {
+impl Guard {
+    /// Loads the client directory when the policy names one (an error refuses to
+    /// start: missing, unreadable, writable by others, or a malformed `*.key`).
+    pub fn new(policy: ZapPolicy, log: LogSink) -> Result<Guard, SecurityError> {
         let clients = match &policy.curve {
             CurvePolicy::Clients(dir) => load_client_dir(dir)?,
             _ => ClientKeyDir::default(),
         };
+        Ok(Guard {
+            shared: Arc::new(Shared {
+                policy,
+                clients: Mutex::new(Arc::new(clients)),
+                auth_failures: Arc::new(AtomicU64::new(0)),
+                admitted: AtomicU64::new(0),
+                limiter: Mutex::new(Limiter::default()),
+                log,
+            }),
+        })
+    }
+
+    /// Binds the ZAP endpoint in `ctx` and starts answering in a thread. Returns once
+    /// the endpoint is bound: sockets bound afterwards are guarded from their first
+    /// handshake.
+    pub fn start(&self, ctx: &zmq::Context) -> Result<ZapHandler, SecurityError> {
         let zerr = |what: &str| {
             let what = what.to_string();
             move |err| SecurityError::Zmq { what, err }
@@ -269,16 +279,8 @@ impl ZapHandler {
             },
             err,
         })?;
-        let shared = Arc::new(Shared {
-            policy,
-            clients: Mutex::new(Arc::new(clients)),
-            auth_failures: Arc::new(AtomicU64::new(0)),
-            admitted: AtomicU64::new(0),
-            limiter: Mutex::new(Limiter::default()),
-            log,
-        });
         let stop = Arc::new(AtomicBool::new(false));
-        let (sh, st) = (shared.clone(), stop.clone());
+        let (sh, st) = (self.shared.clone(), stop.clone());
         let thread = std::thread::Builder::new()
             .name("zmq-adaptor-zap".into())
             .spawn(move || {
@@ -304,7 +306,7 @@ impl ZapHandler {
                 err: zmq::Error::EFAULT,
             })?;
         Ok(ZapHandler {
-            shared,
+            guard: self.clone(),
             stop,
             thread: Some(thread),
         })
@@ -356,6 +358,45 @@ impl ZapHandler {
     /// that fail before they reach ZAP.
     pub fn reporter(&self) -> AuthReporter {
         AuthReporter(self.shared.clone())
+    }
+}
+
+/// A running ZAP handler in one context. Stop it ([`ZapHandler::stop`] or drop) only
+/// after the sockets it guards are closed; until then, sockets set up by
+/// [`super::apply_server`] refuse every handshake (they enforce the ZAP domain).
+/// Dereferences to its [`Guard`] (reload, counters).
+pub struct ZapHandler {
+    guard: Guard,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for ZapHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.guard.fmt(f)
+    }
+}
+
+impl std::ops::Deref for ZapHandler {
+    type Target = Guard;
+    fn deref(&self) -> &Guard {
+        &self.guard
+    }
+}
+
+impl ZapHandler {
+    /// [`Guard::new`] and [`Guard::start`] in one call, for a single context.
+    pub fn start(
+        ctx: &zmq::Context,
+        policy: ZapPolicy,
+        log: LogSink,
+    ) -> Result<ZapHandler, SecurityError> {
+        Guard::new(policy, log)?.start(ctx)
+    }
+
+    /// The shared admission state.
+    pub fn guard(&self) -> &Guard {
+        &self.guard
     }
 
     /// Stops answering and closes the ZAP socket.
