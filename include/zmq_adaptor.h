@@ -69,6 +69,10 @@ typedef struct DropReason DropReason;
 // `zmq_adaptor_proxy_start`, released by `zmq_adaptor_proxy_stop`.
 typedef struct zmq_adaptor_proxy zmq_adaptor_proxy;
 
+// A log callback: `(level, message, length, user)`; see
+// `zmq_adaptor_set_log_callback`.
+typedef void (*zmq_adaptor_log_fn)(int level, const char *msg, size_t len, void *user);
+
 // Logger settings for `zmq_adaptor_configure`. Fill with
 // `zmq_adaptor_config_init` first; a zero (or NULL `endpoint`) field means "default".
 typedef struct zmq_adaptor_config {
@@ -159,7 +163,8 @@ typedef struct zmq_adaptor_proxy_config {
   uint32_t linger_ms;
 } zmq_adaptor_proxy_config;
 
-// Proxy counters (messages and bytes, each side and direction).
+// Proxy counters: messages and bytes, each side and direction, and the record
+// accounting (`records_received == records_forwarded + records_dropped + records_backlog`).
 typedef struct zmq_adaptor_proxy_stats {
   // Messages received from publishers.
   uint64_t frontend_msgs_in;
@@ -179,6 +184,17 @@ typedef struct zmq_adaptor_proxy_stats {
   uint64_t backend_bytes_out;
   // Consumers connected now (0 when not tracked).
   uint64_t subscribers;
+  // Records received (a batch from a worker counts its records; duplicates of
+  // records already received do not count).
+  uint64_t records_received;
+  // Records handed to at least one matching consumer.
+  uint64_t records_forwarded;
+  // Records received that no consumer got (every reason).
+  uint64_t records_dropped;
+  // Records received and not yet forwarded or dropped.
+  uint64_t records_backlog;
+  // Records one or more lagging consumers missed while others got them.
+  uint64_t consumer_drops;
 } zmq_adaptor_proxy_stats;
 
 
@@ -186,6 +202,17 @@ typedef struct zmq_adaptor_proxy_stats {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+// Sends the library's messages to `cb` instead of standard error (NULL restores
+// standard error). `cb` receives a syslog level (3 error, 4 warning, 5 notice,
+// 6 info), the message (`len` bytes, not NUL-terminated, valid during the call
+// only) and `user`. It may be called from the library's drainer thread and from the
+// process's `atexit` handlers, so it must be thread-safe and must not call back
+// into the library. The message at process exit that carries `undelivered=N` is
+// logged at level 5 (notice), or 3 (error) when N > 0.
+//
+// Both pointers are stored, not dereferenced now; `user` may be NULL. Thread-safe.
+int zmq_adaptor_set_log_callback(zmq_adaptor_log_fn cb, void *user);
 
 // Fills `cfg` with the defaults (endpoint NULL = default endpoint).
 //
@@ -218,9 +245,10 @@ int zmq_adaptor_log(const uint8_t *data, size_t len);
 // Thread-safe.
 int zmq_adaptor_publish(const uint8_t *topic, size_t topic_len, const uint8_t *data, size_t len);
 
-// Waits up to `timeout_ms` until every record queued in this process before the
-// call was handed to libzmq. Returns 0 then (also when nothing was ever logged),
-// `ZMQ_ADAPTOR_ERR_TIMEOUT` otherwise (records stay queued). Thread-safe; blocks
+// Waits up to `timeout_ms` until the adaptor acknowledged every record accepted in
+// this process before the call (or the record was given up as larger than the
+// adaptor takes, which is counted). Returns 0 then (also when nothing was ever
+// logged), `ZMQ_ADAPTOR_ERR_TIMEOUT` otherwise (records stay queued). Thread-safe; blocks
 // the caller only, never the request path of other threads.
 int zmq_adaptor_flush(uint32_t timeout_ms);
 

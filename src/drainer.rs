@@ -239,7 +239,7 @@ impl<'a> Drainer<'a> {
             s.set_sndhwm(cfg.send_hwm)?;
             s.set_linger(0)?;
             s.set_reconnect_ivl(100)?;
-            s.set_reconnect_ivl_max(1000)?;
+            s.set_reconnect_ivl_max(500)?;
             zmq_util::set_xpub_nodrop(&mut s)?;
             if let Some(keys) = &cfg.curve {
                 crate::security::apply_client(&s, keys).map_err(|_| zmq::Error::EINVAL)?;

@@ -317,10 +317,8 @@ impl Forwarder {
                 f(Captured::Subscription, &msg, false);
             }
             match msg.split_first() {
-                Some((1, p)) => {
-                    if !self.subs.iter().any(|s| s == p) {
-                        self.subs.push(p.to_vec());
-                    }
+                Some((1, p)) if !self.subs.iter().any(|s| s == p) => {
+                    self.subs.push(p.to_vec());
                 }
                 Some((0, p)) => self.subs.retain(|s| s != p),
                 _ => {}

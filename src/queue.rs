@@ -53,7 +53,7 @@ impl Record {
 struct ProducerSide {
     /// Records accepted into the queue since the process's logger started.
     enqueued: AtomicU64,
-    /// Payload bytes now in the queue (and in the drainer's hands, not yet sent).
+    /// Payload bytes now in the queue or in the drainer's window (not yet acknowledged).
     bytes: AtomicUsize,
 }
 
@@ -160,7 +160,7 @@ impl RecordQueue {
         self.ring.pop()
     }
 
-    /// Returns `bytes` of budget once records left the process (drainer side).
+    /// Returns `bytes` of budget once the adaptor acknowledged records (drainer side).
     pub fn release(&self, bytes: usize) {
         self.prod.bytes.fetch_sub(bytes, Relaxed);
     }
@@ -186,7 +186,7 @@ impl RecordQueue {
     pub fn depth(&self) -> usize {
         self.ring.len()
     }
-    /// Payload bytes not yet handed to libzmq.
+    /// Payload bytes held: queued, or sent and not yet acknowledged by the adaptor.
     pub fn depth_bytes(&self) -> usize {
         self.prod.bytes.load(Relaxed)
     }

@@ -176,9 +176,10 @@ pub extern "C" fn zmq_adaptor_publish(
     })
 }
 
-/// Waits up to `timeout_ms` until every record queued in this process before the
-/// call was handed to libzmq. Returns 0 then (also when nothing was ever logged),
-/// `ZMQ_ADAPTOR_ERR_TIMEOUT` otherwise (records stay queued). Thread-safe; blocks
+/// Waits up to `timeout_ms` until the adaptor acknowledged every record accepted in
+/// this process before the call (or the record was given up as larger than the
+/// adaptor takes, which is counted). Returns 0 then (also when nothing was ever
+/// logged), `ZMQ_ADAPTOR_ERR_TIMEOUT` otherwise (records stay queued). Thread-safe; blocks
 /// the caller only, never the request path of other threads.
 #[no_mangle]
 pub extern "C" fn zmq_adaptor_flush(timeout_ms: u32) -> c_int {

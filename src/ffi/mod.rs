@@ -7,6 +7,7 @@
 //! `unsafe`, so each function checks for NULL and documents what else it relies on.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
+pub mod log;
 pub mod logger;
 pub mod proxy;
 

@@ -37,6 +37,7 @@ package ZmqNginx;
 #                       quit_nowait            (nginx -s quit, does not wait)
 #                       nginx_wait             (waits for the master to exit)
 #                       adaptor_up / adaptor_down
+#                       adaptor_restart        (SIGTERM, then start again at once)
 #                       load SECONDS /path [CONNECTIONS]   (wrk in the background)
 #                       load_wait
 #   adaptor           "down": the adaptor is stopped when nginx starts
@@ -562,9 +563,15 @@ sub run_steps {
         } elsif ($op eq 'adaptor_down') {
             stop_adaptor();
         } elsif ($op eq 'adaptor_up') {
-            die "adaptor_up with a running subscriber is not supported\n" if $sub_pid && !$adaptor_pid;
+            # A subscriber that outlived the adaptor reconnects by itself; records
+            # wait in the adaptor until its subscription is back.
             start_adaptor();
             start_subscriber($block) if $block->{_wants_records};
+            link_up();
+        } elsif ($op eq 'adaptor_restart') {
+            # SIGTERM (graceful drain), then a new adaptor on the same paths at once.
+            stop_adaptor();
+            start_adaptor();
             link_up();
         } elsif ($op eq 'load') {
             my ($secs, $path, $conns) = @a;

@@ -22,6 +22,8 @@
 //! All functions follow the OpenResty convention: `true` (or a value) on success,
 //! `nil, "reason"` on failure; bad input never raises a Lua error.
 
+mod nginx_log;
+
 use mlua::prelude::*;
 use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_int, c_void};
@@ -66,7 +68,7 @@ struct AdaptorConfig {
     curve_secret_key: *const c_char,
 }
 
-/// Mirror of the core library's `zmq_adaptor_stats`: nine `uint64_t` counters.
+/// Mirror of the core library's `zmq_adaptor_stats`: twelve `uint64_t` counters.
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy)]
 struct AdaptorStats {
@@ -79,6 +81,9 @@ struct AdaptorStats {
     send_retries: u64,
     peer_subscribed: u64,
     zmq_errors: u64,
+    delivered: u64,
+    in_flight: u64,
+    undelivered: u64,
 }
 
 type ConfigInitFn = unsafe extern "C" fn(*mut AdaptorConfig) -> c_int;
@@ -100,6 +105,7 @@ struct Adaptor {
     flush: FlushFn,
     stats_get: StatsFn,
     strerror: StrerrorFn,
+    set_log_callback: nginx_log::SetLogCallbackFn,
 }
 
 impl Adaptor {
@@ -287,12 +293,14 @@ fn load_adaptor() -> Result<&'static Adaptor, String> {
                     flush: symbol(handle, "zmq_adaptor_flush")?,
                     stats_get: symbol(handle, "zmq_adaptor_stats_get")?,
                     strerror: symbol(handle, "zmq_adaptor_strerror")?,
+                    set_log_callback: symbol(handle, "zmq_adaptor_set_log_callback")?,
                 })
             })()
         };
         match resolved {
             Ok(a) => {
                 let a: &'static Adaptor = Box::leak(Box::new(a));
+                nginx_log::install(a.set_log_callback);
                 *guard = Some(a);
                 return Ok(a);
             }
@@ -493,8 +501,8 @@ fn stats(lua: &Lua, a: &Adaptor) -> Ret {
     if rc != RC_OK {
         return rc_result(lua, a, rc);
     }
-    let t = lua.create_table_with_capacity(0, 9)?;
-    let fields: [(&str, u64); 9] = [
+    let t = lua.create_table_with_capacity(0, 12)?;
+    let fields: [(&str, u64); 12] = [
         ("enqueued", s.enqueued),
         ("sent", s.sent),
         ("dropped_queue_full", s.dropped_queue_full),
@@ -504,6 +512,9 @@ fn stats(lua: &Lua, a: &Adaptor) -> Ret {
         ("send_retries", s.send_retries),
         ("peer_subscribed", s.peer_subscribed),
         ("zmq_errors", s.zmq_errors),
+        ("delivered", s.delivered),
+        ("in_flight", s.in_flight),
+        ("undelivered", s.undelivered),
     ];
     for (k, v) in fields {
         t.raw_set(k, v as f64)?;
