@@ -40,6 +40,7 @@ test: check-header lint test-cargo test-nginx
 bench: build
 	$(CARGO) bench --bench publisher
 	$(CARGO) bench --bench proxy
+	$(CARGO) bench --bench curve
 	scripts/bench_nginx.sh
 	luajit scripts/bench_lua.lua
 

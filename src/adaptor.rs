@@ -226,8 +226,8 @@ fn check_ipc_access(endpoint: &str, worker_user: Option<&str>) {
         eprintln!(
             "zmq-adaptor: WARNING: nginx workers running as '{user}' cannot connect to {endpoint}: {why}. \
              libzmq retries silently and records pile up in the workers. \
-             Use --ipc-mode 0666, or --ipc-mode 0660 --ipc-group <the workers' group>, \
-             and a directory they can search."
+             Use --ipc-group <the workers' group> (socket mode 0660, the default) and a \
+             directory they can search; --ipc-mode 0666 would let every local user connect."
         );
     }
 }
