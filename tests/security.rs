@@ -1329,3 +1329,73 @@ fn adaptor_start_errors_keygen_and_ipc_defaults() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("can be written by every user"));
 }
+
+#[test]
+fn reverse_channel_admits_only_listed_curve_publishers() {
+    let d = tempdir();
+    let clients = d.path().join("clients");
+    std::fs::create_dir(&clients).unwrap();
+    let server = security::keygen(&d.path().join("adaptor")).unwrap();
+    let tracker = security::keygen(&d.path().join("tracker")).unwrap();
+    let intruder = security::keygen(&d.path().join("intruder")).unwrap();
+    std::fs::copy(&tracker.public_file, clients.join("tracker.key")).unwrap();
+    // The tracking service binds its PUB and is the CURVE client; the adaptor's SUB
+    // connects and is the CURVE server.
+    let run = |keys: Option<&Path>, push: &str| -> (usize, Adaptor) {
+        let ctx = zmq::Context::new();
+        let publ = ctx.socket(zmq::PUB).unwrap();
+        publ.set_linger(0).unwrap();
+        if let Some(k) = keys {
+            apply_client(&publ, &client_keys(&server.public_file, k)).unwrap();
+        }
+        publ.bind("tcp://127.0.0.1:*").unwrap();
+        let ep = publ.get_last_endpoint().unwrap().unwrap();
+        let a = adaptor(&[
+            "-b",
+            &ipc(d.path(), &format!("{push}-listen")),
+            "-p",
+            "tcp://127.0.0.1:0",
+            "-l",
+            &ep,
+            "-u",
+            &ipc(d.path(), push),
+            "--curve-secret",
+            server.secret_file.to_str().unwrap(),
+            "--curve-clients",
+            clients.to_str().unwrap(),
+        ]);
+        let pull = ctx.socket(zmq::PULL).unwrap();
+        pull.set_linger(0).unwrap();
+        pull.connect(&ipc(d.path(), push)).unwrap();
+        let mut got = 0;
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(2) && got == 0 {
+            publ.send(&b"command"[..], 0).unwrap();
+            if pull.poll(zmq::POLLIN, 50).unwrap() > 0 {
+                while pull.recv_bytes(zmq::DONTWAIT).is_ok() {
+                    got += 1;
+                }
+            }
+        }
+        (got, a)
+    };
+    let (got, mut a) = run(Some(&tracker.secret_file), "push1");
+    assert!(got > 0, "listed tracker's commands arrive: {}", a.output());
+    assert_eq!(a.proc.term(Duration::from_secs(10)), Some(0));
+    let (got, mut a) = run(Some(&intruder.secret_file), "push2");
+    assert_eq!(got, 0, "unlisted key: no command");
+    assert!(
+        a.wait_for("auth: refused", Duration::from_secs(5)),
+        "{}",
+        a.output()
+    );
+    assert_eq!(a.proc.term(Duration::from_secs(10)), Some(0));
+    let (got, mut a) = run(None, "push3");
+    assert_eq!(got, 0, "NULL publisher: no command");
+    assert!(
+        a.wait_for("auth: refused", Duration::from_secs(5)),
+        "{}",
+        a.output()
+    );
+    assert_eq!(a.proc.term(Duration::from_secs(10)), Some(0));
+}
