@@ -1299,6 +1299,24 @@ fn adaptor_start_errors_keygen_and_ipc_defaults() {
     let (code, err) = run(&["--curve-clients", c]);
     assert_eq!(code, Some(2), "{err}");
 
+    // Debug output shows the public key, never the secret one.
+    let mut a = adaptor(&[
+        "-d",
+        "-b",
+        &ipc(d.path(), "dbg"),
+        "-p",
+        "tcp://127.0.0.1:0",
+        "--curve-secret",
+        s,
+        "--curve-clients",
+        c,
+    ]);
+    assert_eq!(a.proc.term(Duration::from_secs(10)), Some(0));
+    let kp = security::load_secret(&secret).unwrap();
+    let secret_text = zmq::z85_encode(kp.secret.as_bytes()).unwrap();
+    assert!(a.output().contains(&kp.public.to_z85()), "{}", a.output());
+    assert!(!a.output().contains(&secret_text), "{}", a.output());
+
     // IPC: 0660 by default; a squatted path or a shared directory is refused.
     let listen = ipc(d.path(), "sock");
     let mut a = adaptor(&["-b", &listen, "-p", "tcp://127.0.0.1:0"]);
