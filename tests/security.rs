@@ -1417,3 +1417,57 @@ fn reverse_channel_admits_only_listed_curve_publishers() {
     );
     assert_eq!(a.proc.term(Duration::from_secs(10)), Some(0));
 }
+
+#[test]
+fn a_c_worker_logs_over_tcp_curve_through_the_adaptor() {
+    let d = tempdir();
+    let clients = d.path().join("clients");
+    std::fs::create_dir(&clients).unwrap();
+    let server = security::keygen(&d.path().join("adaptor")).unwrap();
+    let worker = security::keygen(&d.path().join("worker")).unwrap();
+    let consumer = security::keygen(&d.path().join("consumer")).unwrap();
+    for g in [&worker, &consumer] {
+        let name = g.public_file.file_name().unwrap();
+        std::fs::copy(&g.public_file, clients.join(name)).unwrap();
+    }
+    let exe = compile_c("curve_worker", d.path());
+    let (listen, publish) = (
+        format!("tcp://127.0.0.1:{}", free_port()),
+        format!("tcp://127.0.0.1:{}", free_port()),
+    );
+    let mut a = adaptor(&[
+        "-b",
+        &listen,
+        "-p",
+        &publish,
+        "--curve-secret",
+        server.secret_file.to_str().unwrap(),
+        "--curve-clients",
+        clients.to_str().unwrap(),
+    ]);
+    let sub = Client::connect(
+        &publish,
+        Some(&client_keys(&server.public_file, &consumer.secret_file)),
+    );
+    // The adaptor holds records until the consumer's subscription is there.
+    let out = Command::new(&exe)
+        .args([&listen, "5000"])
+        .arg(server.keys.public.to_z85())
+        .arg(worker.keys.public.to_z85())
+        .arg(zmq::z85_encode(worker.keys.secret.as_bytes()).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || sub.count() >= 5000),
+        "consumer got {}",
+        sub.count()
+    );
+    assert_eq!(sub.count(), 5000);
+    assert_eq!(a.proc.term(Duration::from_secs(10)), Some(0));
+}
