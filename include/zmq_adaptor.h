@@ -14,14 +14,31 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// Version of this format, the last byte of every signature.
-#define VERSION 1
+// Most queue slots (`queue_records`). Ring slots are allocated up front, when the
+// logger starts in a process (about 32 bytes each: 32 MiB at this bound).
+#define ZMQ_ADAPTOR_MAX_QUEUE_RECORDS (1 << 20)
 
-// Bytes of a batch header.
-#define BATCH_HEADER ((((4 + 8) + 8) + 4) + 8)
+// Largest byte bound of the queue (`queue_bytes`): 1 GiB per process.
+#define ZMQ_ADAPTOR_MAX_QUEUE_BYTES (1 << 30)
 
-// Bytes added per record in a batch.
-#define RECORD_HEADER (2 + 4)
+// Largest accepted `max_record_bytes`: 16 MiB (and never more than `queue_bytes`).
+#define ZMQ_ADAPTOR_MAX_RECORD_BYTES (16 << 20)
+
+// Largest `send_hwm` (messages libzmq may buffer towards the adaptor).
+#define ZMQ_ADAPTOR_MAX_SEND_HWM 10000000
+
+// Shortest drainer wake interval (`batch_interval_us`), in microseconds.
+#define ZMQ_ADAPTOR_MIN_BATCH_INTERVAL_US 50
+
+// Longest drainer wake interval (`batch_interval_us`), in microseconds: 10 s.
+#define ZMQ_ADAPTOR_MAX_BATCH_INTERVAL_US 10000000
+
+// Largest early-wake depth (`batch_records`); the early wake happens at
+// `min(batch_records, queue_records)`.
+#define ZMQ_ADAPTOR_MAX_BATCH_RECORDS (1 << 20)
+
+// Longest exit wait (`linger_ms`): 600 s.
+#define ZMQ_ADAPTOR_MAX_LINGER_MS 600000
 
 // Result codes returned by every `zmq_adaptor_*` function.
 //
@@ -56,9 +73,11 @@ typedef enum zmq_adaptor_result {
   ZMQ_ADAPTOR_ERR_TOPIC_TOO_LARGE = 12,
   // The proxy handle was already stopped.
   ZMQ_ADAPTOR_ERR_STOPPED = 13,
+  // The ipc path is held by another running adaptor or proxy (its `PATH.lock`).
+  ZMQ_ADAPTOR_ERR_IN_USE = 14,
   // A CURVE key is malformed (not 40 Z85 characters), `curve_public_key` does not
   // belong to `curve_secret_key`, or only some of the three keys were given.
-  ZMQ_ADAPTOR_ERR_BAD_KEY = 14,
+  ZMQ_ADAPTOR_ERR_BAD_KEY = 15,
 } zmq_adaptor_result;
 
 // Why the adaptor dropped a record (label `reason` of
@@ -80,19 +99,23 @@ typedef struct zmq_adaptor_config {
   // (default `ipc:///tmp/nginx_queue_listen`, or `$ZMQ_ADAPTOR_ENDPOINT`). Borrowed:
   // copied during the call.
   const char *endpoint;
-  // Queue bound in records (default 65536).
+  // Queue bound in records (default 65536, at most 1048576: the ring's slots are
+  // allocated when the logger starts).
   size_t queue_records;
-  // Queue bound in payload bytes (default 64 MiB).
+  // Queue bound in payload bytes (default 64 MiB, at most 1 GiB).
   size_t queue_bytes;
-  // Largest record accepted, topic included (default 64 KiB).
+  // Largest record accepted, topic included (default 64 KiB, at most 16 MiB and
+  // at most `queue_bytes`).
   size_t max_record_bytes;
-  // libzmq send high-water mark in messages (default 100000).
+  // libzmq send high-water mark in messages (default 100000, at most 10000000).
   uint32_t send_hwm;
-  // Drainer wake interval in microseconds (default 10000, minimum 50).
+  // Drainer wake interval in microseconds (default 10000, 50..10000000).
   uint32_t batch_interval_us;
-  // Queue depth that wakes the drainer early (default 4096).
+  // Queue depth that wakes the drainer early (default 4096, at most 1048576; the
+  // wake happens at `min(batch_records, queue_records)`).
   uint32_t batch_records;
-  // Longest wait at process exit to deliver queued records, in ms (default 2000).
+  // Longest wait at process exit to deliver queued records, in ms (default 2000,
+  // at most 600000).
   uint32_t linger_ms;
   // Public key of the adaptor (its `NAME.key` certificate), 40 Z85 characters,
   // NUL-terminated: the publisher becomes a CURVE client. NULL (default): no
@@ -224,9 +247,31 @@ int zmq_adaptor_config_init(struct zmq_adaptor_config *cfg);
 // that it returns `ZMQ_ADAPTOR_ERR_ALREADY_STARTED` and changes nothing.
 //
 // `cfg` is borrowed and copied; NULL gives `ZMQ_ADAPTOR_ERR_NULL`. Returns
-// `ZMQ_ADAPTOR_ERR_BAD_ENDPOINT` or `ZMQ_ADAPTOR_ERR_BAD_CONFIG` for invalid values.
-// Creates no ZeroMQ object, so it is safe before `fork`. Thread-safe.
+// `ZMQ_ADAPTOR_ERR_BAD_ENDPOINT` or `ZMQ_ADAPTOR_ERR_BAD_CONFIG` for invalid values
+// (`zmq_adaptor_config_check` says which field and its bounds). Creates no ZeroMQ
+// object, so it is safe before `fork`. Thread-safe.
 int zmq_adaptor_configure(const struct zmq_adaptor_config *cfg);
+
+// Checks `cfg` as `zmq_adaptor_configure` would, without storing it, and writes a
+// one-line reason naming the first bad field and its bounds into `msg` (for example
+// `queue_records must be 1..1048576 (got 67108864)`; an empty string when `cfg` is
+// valid). Returns 0, `ZMQ_ADAPTOR_ERR_BAD_CONFIG`, `ZMQ_ADAPTOR_ERR_BAD_ENDPOINT` or
+// `ZMQ_ADAPTOR_ERR_BAD_KEY` (the text names the key, never its value).
+//
+// `cfg` is borrowed; NULL gives `ZMQ_ADAPTOR_ERR_NULL`. `msg` may be NULL (no text);
+// otherwise it is caller-owned storage of `msg_len` bytes, always NUL-terminated
+// when `msg_len > 0` (the text is cut to fit). Thread-safe.
+int zmq_adaptor_config_check(const struct zmq_adaptor_config *cfg, char *msg, size_t msg_len);
+
+// The accepted range of the numeric `zmq_adaptor_config` field called `field`
+// (`"queue_records"`, `"queue_bytes"`, `"max_record_bytes"`, `"send_hwm"`,
+// `"batch_interval_us"`, `"batch_records"`, `"linger_ms"`), in the field's unit.
+// 0 ("default") is accepted in every field besides this range.
+//
+// `field` is a borrowed NUL-terminated string; `min` and `max` are caller-owned; any
+// NULL gives `ZMQ_ADAPTOR_ERR_NULL`, an unknown name `ZMQ_ADAPTOR_ERR_BAD_CONFIG`.
+// Thread-safe.
+int zmq_adaptor_config_limit(const char *field, uint64_t *min, uint64_t *max);
 
 // Queues one record, sent to the adaptor as one frame. Starts the logger of this
 // process on first use. Never blocks; copies the bytes.
@@ -272,7 +317,9 @@ int zmq_adaptor_zmq_has(const char *capability);
 // `cfg` is borrowed (NULL = all defaults); `out` must not be NULL
 // (`ZMQ_ADAPTOR_ERR_NULL`). On success the caller owns `*out` and must release it
 // with `zmq_adaptor_proxy_stop`; on failure `*out` is set to NULL and the code says
-// why (`ZMQ_ADAPTOR_ERR_BAD_ENDPOINT`, `ZMQ_ADAPTOR_ERR_ZMQ` for a bind failure).
+// why (`ZMQ_ADAPTOR_ERR_BAD_ENDPOINT`, `ZMQ_ADAPTOR_ERR_IN_USE` when another adaptor
+// or proxy holds an ipc path (of two starting at once exactly one wins),
+// `ZMQ_ADAPTOR_ERR_ZMQ` for another bind failure).
 // Thread-safe.
 int zmq_adaptor_proxy_start(const struct zmq_adaptor_proxy_config *cfg,
                             struct zmq_adaptor_proxy **out);

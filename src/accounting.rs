@@ -62,6 +62,10 @@ pub struct Accounting {
     pub subscriptions: AtomicU64,
     /// Consumers connected to the publish side (from socket events).
     pub consumers: Arc<AtomicU64>,
+    /// Records published on the packed stream.
+    pub packed_records: AtomicU64,
+    /// Records a packed-stream consumer missed (its queue was full).
+    pub packed_drops: AtomicU64,
     /// Refused authentications (ZAP and failed CURVE handshakes), when security is
     /// on: the counter of the adaptor's [`crate::security::Guard`].
     pub auth_failures: Arc<AtomicU64>,

@@ -528,9 +528,58 @@ fn security_line(cfg: &ProxyConfig) -> Option<String> {
     Some(format!("zmq-adaptor: tcp sockets: {curve}{allow}"))
 }
 
-/// Runs the adaptor until `shutdown` receives a message or its sender is dropped.
+/// What a running adaptor is asked to do (the binary maps signals to these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Stop (SIGINT, SIGTERM).
+    Stop,
+    /// Re-read what can be re-read and keep running (SIGHUP); see [`reload`].
+    Reload,
+}
+
+/// `()` on the control channel means [`Control::Stop`], so a `Receiver<()>` still works.
+impl From<()> for Control {
+    fn from(_: ()) -> Self {
+        Control::Stop
+    }
+}
+
+/// The reload hook (SIGHUP): re-reads what can change without a restart and returns
+/// what it re-read, one item each (empty: nothing is reloadable yet). Endpoints,
+/// HWMs and socket modes need a restart.
+pub fn reload(opts: &Options) -> Vec<String> {
+    let mut done = Vec::new();
+    if let Some(s) = &opts.proxy.security {
+        if let crate::security::CurvePolicy::Clients(dir) = &s.guard.policy().curve {
+            // All or nothing: on any error the previous keys stay in force.
+            done.push(match s.guard.reload() {
+                Ok(n) => format!("{n} CURVE client keys from {}", dir.display()),
+                Err(e) => format!("CURVE client keys: {e}; keeping the previous keys"),
+            });
+        }
+    }
+    done
+}
+
+/// The one line logged for a reload.
+fn reload_line(reloaded: &[String]) -> String {
+    if reloaded.is_empty() {
+        "zmq-adaptor: reload (SIGHUP): nothing to re-read (endpoints and limits need a restart); still forwarding".into()
+    } else {
+        format!(
+            "zmq-adaptor: reload (SIGHUP): re-read {}; still forwarding",
+            reloaded.join(", ")
+        )
+    }
+}
+
+/// Runs the adaptor until `control` receives [`Control::Stop`] (or `()`) or its
+/// sender is dropped; [`Control::Reload`] runs [`reload`] and logs one line.
 /// Returns once every socket is closed.
-pub fn run(opts: &Options, shutdown: Receiver<()>) -> Result<Summary, AdaptorError> {
+pub fn run<C: Into<Control>>(
+    opts: &Options,
+    control: Receiver<C>,
+) -> Result<Summary, AdaptorError> {
     let mut pcfg = opts.proxy.clone();
     pcfg.capture = opts.debug;
     let sink = security_sink(&pcfg, event_sink(opts.debug));
@@ -593,8 +642,12 @@ pub fn run(opts: &Options, shutdown: Receiver<()>) -> Result<Summary, AdaptorErr
     let mut next = Instant::now() + tick;
     loop {
         let wait = next.saturating_duration_since(Instant::now());
-        match shutdown.recv_timeout(wait) {
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
+        match control.recv_timeout(wait).map(Into::into) {
+            Ok(Control::Stop) | Err(RecvTimeoutError::Disconnected) => break,
+            Ok(Control::Reload) => {
+                eprintln!("{} {}", now_stamp(), reload_line(&reload(opts)));
+                continue;
+            }
             Err(RecvTimeoutError::Timeout) => {
                 if opts.stats_interval.is_some() {
                     eprintln!("{} {}", now_stamp(), stats_line(&proxy));

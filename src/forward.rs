@@ -21,6 +21,7 @@
 //!   records as returned (they resend them to the next adaptor).
 
 use crate::accounting::{Accounting, DropReason};
+use crate::packed::{self, Compression};
 use crate::proxy::{CaptureFn, Captured};
 use crate::wire::{self, AdaptorState, Kind, Stream};
 use crate::zmq_util;
@@ -136,6 +137,76 @@ impl StreamState {
     }
 }
 
+/// The packed consumer stream's side of the forwarder.
+pub struct PackedOut {
+    sock: zmq::Socket,
+    compression: Compression,
+    /// Plain publishers' records, packed under the adaptor's own stream.
+    legacy: Option<wire::BatchWriter>,
+    stream: Stream,
+    next_seq: u64,
+}
+
+impl PackedOut {
+    /// A packed stream on a bound XPUB.
+    pub fn new(
+        mut sock: zmq::Socket,
+        compression: Compression,
+        instance: u64,
+    ) -> zmq::Result<Self> {
+        zmq_util::set_xpub_nodrop(&mut sock)?;
+        Ok(PackedOut {
+            sock,
+            compression,
+            legacy: None,
+            stream: Stream {
+                pid: std::process::id(),
+                boot: instance,
+            },
+            next_seq: 1,
+        })
+    }
+
+    /// Publishes one batch body; a consumer whose queue is full misses it (counted).
+    fn send(&mut self, body: &[u8], records: u64, acct: &Accounting) -> zmq::Result<()> {
+        let frame = packed::encode(body, self.compression);
+        let send = |s: &zmq::Socket| -> zmq::Result<()> {
+            s.send(&packed::SIGNATURE[..], zmq::DONTWAIT | zmq::SNDMORE)?;
+            s.send(&frame[..], zmq::DONTWAIT)
+        };
+        match send(&self.sock) {
+            Ok(()) => {}
+            Err(zmq::Error::EAGAIN) => {
+                zmq_util::set_xpub_lossy(&mut self.sock)?;
+                let r = send(&self.sock);
+                zmq_util::set_xpub_nodrop(&mut self.sock)?;
+                r?;
+                acct.packed_drops.fetch_add(records, Relaxed);
+            }
+            Err(e) => return Err(e),
+        }
+        acct.packed_records.fetch_add(records, Relaxed);
+        Ok(())
+    }
+
+    fn add_legacy(&mut self, topic: &[u8], record: &[u8]) {
+        let w = self.legacy.get_or_insert_with(|| {
+            wire::BatchWriter::new(Vec::new(), self.stream, self.next_seq, self.next_seq - 1)
+        });
+        w.push(topic, record);
+    }
+
+    fn flush_legacy(&mut self, acct: &Accounting) -> zmq::Result<()> {
+        if let Some(w) = self.legacy.take() {
+            let n = w.count() as u64;
+            self.next_seq += n;
+            let body = w.finish();
+            self.send(&body, n, acct)?;
+        }
+        Ok(())
+    }
+}
+
 /// Why the loop ended.
 pub enum Exit {
     /// TERMINATE: stop at once.
@@ -167,6 +238,7 @@ pub struct Forwarder {
     acks_dirty: bool,
     nodrop: bool,
     paused: bool,
+    packed: Option<PackedOut>,
 }
 
 impl Forwarder {
@@ -195,7 +267,14 @@ impl Forwarder {
             acks_dirty: false,
             nodrop: false,
             paused: false,
+            packed: None,
         }
+    }
+
+    /// Also offers every received record on a packed stream.
+    pub fn with_packed(mut self, sock: zmq::Socket, compression: Compression) -> zmq::Result<Self> {
+        self.packed = Some(PackedOut::new(sock, compression, self.instance)?);
+        Ok(self)
     }
 
     fn backlog_full(&self) -> bool {
@@ -360,10 +439,20 @@ impl Forwarder {
                 Some(_) => self.acct.count_drop(DropReason::Malformed, 1),
             }
         }
+        if let Some(p) = self.packed.as_mut() {
+            p.flush_legacy(&self.acct)?;
+        }
         Ok(())
     }
 
     fn accept_legacy(&mut self, parts: Vec<zmq::Message>, bytes: usize) {
+        if let Some(p) = self.packed.as_mut() {
+            match parts.as_slice() {
+                [r] => p.add_legacy(b"", r),
+                [t, r, ..] => p.add_legacy(t, r),
+                [] => {}
+            }
+        }
         self.acct.received.fetch_add(1, SeqCst);
         self.acct.backlog_bytes.fetch_add(bytes as u64, Relaxed);
         self.backlog.push_back(Held {
@@ -455,6 +544,42 @@ impl Forwarder {
             st.insert(h.first_seq, h.last_seq());
         }
         st.held += fresh;
+        if let Some(p) = self.packed.as_mut() {
+            if dups == 0 && fresh > 0 {
+                p.send(&batch, fresh, &self.acct)?;
+            } else if fresh > 0 {
+                // Re-pack only the records not seen before, one batch per run of
+                // consecutive sequence numbers.
+                let mut run: Option<wire::BatchWriter> = None;
+                let mut next = 0u64;
+                for hd in &held {
+                    let Some((_, seq)) = hd.origin else { continue };
+                    let Payload::Packed {
+                        batch: b,
+                        topic,
+                        body,
+                    } = &hd.payload
+                    else {
+                        continue;
+                    };
+                    if run.is_some() && seq != next {
+                        if let Some(w) = run.take() {
+                            let n = w.count() as u64;
+                            p.send(&w.finish(), n, &self.acct)?;
+                        }
+                    }
+                    let w = run.get_or_insert_with(|| {
+                        wire::BatchWriter::new(Vec::new(), h.stream, seq, h.acked)
+                    });
+                    w.push(&b[topic.0..topic.0 + topic.1], &b[body.0..body.0 + body.1]);
+                    next = seq + 1;
+                }
+                if let Some(w) = run.take() {
+                    let n = w.count() as u64;
+                    p.send(&w.finish(), n, &self.acct)?;
+                }
+            }
+        }
         if dups > 0 {
             self.acct.duplicates.fetch_add(dups, Relaxed);
             // Already forwarded earlier: the worker needs the acknowledgement again.

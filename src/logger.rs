@@ -182,6 +182,12 @@ impl Logger {
         Ok(())
     }
 
+    /// Counts a record the C layer refused for its length alone (before any slice
+    /// over the caller's memory was built), like any other oversize record.
+    pub(crate) fn refuse_too_large(&self) {
+        self.queue.refuse_too_large();
+    }
+
     /// Waits until every record accepted before the call was acknowledged by the
     /// adaptor (or given up as larger than the adaptor takes, which is counted).
     pub fn flush(&self, timeout: Duration) -> Result<()> {

@@ -116,6 +116,18 @@ pub fn render(acct: &Accounting, started: Instant, extra: Option<&ExtraFn>) -> S
     );
     counter(
         &mut reg,
+        "zmq_adaptor_packed_records",
+        "Records published on the packed stream (--publish-packed)",
+        g(&acct.packed_records),
+    );
+    counter(
+        &mut reg,
+        "zmq_adaptor_packed_drops",
+        "Records a packed-stream consumer missed (queue full)",
+        g(&acct.packed_drops),
+    );
+    counter(
+        &mut reg,
         "zmq_adaptor_auth_failures",
         "Refused handshakes (CURVE key or address not allowed)",
         g(&acct.auth_failures),

@@ -7,6 +7,7 @@
 
 use crate::accounting::Accounting;
 use crate::forward::{Forwarder, Limits};
+use crate::ipc_lock::{self, IpcLock, LockError};
 use crate::log::{self, Level};
 use crate::monitor::{self, EventSink, Monitor};
 use crate::relay::Relay;
@@ -36,6 +37,8 @@ pub enum ProxyError {
     InUse(String),
     /// Setting the IPC socket file's mode or group failed.
     IpcPermissions(String),
+    /// The IPC path's lock file (`PATH.lock`) cannot be used.
+    IpcLock(String),
     /// Any other libzmq error.
     Zmq(zmq::Error),
     /// CURVE/ZAP setup failed, or an IPC path is unsafe (squatted, shared directory).
@@ -55,6 +58,7 @@ impl std::fmt::Display for ProxyError {
                 "{p} is in use by a running process (another adaptor?); refusing to steal it"
             ),
             ProxyError::IpcPermissions(m) => write!(f, "ipc socket permissions: {m}"),
+            ProxyError::IpcLock(m) => f.write_str(m),
             ProxyError::Zmq(e) => write!(f, "libzmq: {e}"),
             ProxyError::Security(m) => write!(f, "{m}"),
         }
@@ -62,6 +66,15 @@ impl std::fmt::Display for ProxyError {
 }
 
 impl std::error::Error for ProxyError {}
+
+impl From<LockError> for ProxyError {
+    fn from(e: LockError) -> Self {
+        match e {
+            LockError::Held(p) => ProxyError::InUse(p.display().to_string()),
+            LockError::Unusable(m) => ProxyError::IpcLock(m),
+        }
+    }
+}
 
 impl From<zmq::Error> for ProxyError {
     fn from(e: zmq::Error) -> Self {
@@ -99,6 +112,8 @@ pub struct ProxyConfig {
     pub drain_timeout: Duration,
     /// CURVE and ZAP for every tcp socket (None: no authentication).
     pub security: Option<crate::security::ProxySecurity>,
+    /// Where the packed stream is published (XPUB, bound), and its compression.
+    pub packed: Option<(String, crate::packed::Compression)>,
 }
 
 impl Default for ProxyConfig {
@@ -117,6 +132,7 @@ impl Default for ProxyConfig {
             max_message: 16 << 20,
             drain_timeout: Duration::from_secs(5),
             security: None,
+            packed: None,
         }
     }
 }
@@ -170,6 +186,8 @@ pub struct Proxy {
     acct: Arc<Accounting>,
     /// Endpoints actually bound (wildcard ports resolved): frontend, backend.
     bound: (String, String),
+    /// Locks of the ipc paths bound, held while the proxy runs.
+    _locks: Vec<IpcLock>,
     /// Graceful stop bound.
     drain_timeout: Duration,
     /// ZAP handler of this context; stopped after the guarded sockets are closed.
@@ -191,11 +209,14 @@ pub fn ipc_path(endpoint: &str) -> Option<&str> {
 /// file (nobody listening) is fine — libzmq replaces it.
 fn check_ipc_free(endpoint: &str) -> Result<(), ProxyError> {
     if let Some(path) = ipc_path(endpoint) {
-        crate::security::check_ipc_path(
-            std::path::Path::new(path),
-            crate::security::effective_uid(),
-        )
-        .map_err(|e| ProxyError::Security(e.to_string()))?;
+        // Abstract-namespace sockets (`@name`) have no file to squat.
+        if !path.starts_with('@') {
+            crate::security::check_ipc_path(
+                std::path::Path::new(path),
+                crate::security::effective_uid(),
+            )
+            .map_err(|e| ProxyError::Security(e.to_string()))?;
+        }
         if std::path::Path::new(path).exists()
             && std::os::unix::net::UnixStream::connect(path).is_ok()
         {
@@ -228,8 +249,18 @@ fn apply_ipc_permissions(endpoint: &str, cfg: &ProxyConfig) -> Result<(), ProxyE
     Ok(())
 }
 
-fn bind(sock: &zmq::Socket, endpoint: &str) -> Result<String, ProxyError> {
+/// Binds `sock`; for an ipc path, first takes its lock (kept in `locks`), so of two
+/// proxies binding the same path at once exactly one proceeds.
+fn bind(
+    sock: &zmq::Socket,
+    endpoint: &str,
+    locks: &mut Vec<IpcLock>,
+) -> Result<String, ProxyError> {
     validate(endpoint)?;
+    // Abstract-namespace sockets (`@name`) have no file; the kernel refuses a second bind.
+    if let Some(path) = ipc_path(endpoint).filter(|p| !p.starts_with('@')) {
+        locks.push(ipc_lock::acquire(std::path::Path::new(path))?);
+    }
     check_ipc_free(endpoint)?;
     sock.bind(endpoint).map_err(|err| ProxyError::Bind {
         endpoint: endpoint.to_string(),
@@ -308,10 +339,14 @@ struct Sides {
     limits: Option<Limits>,
     /// Bound/connected endpoints, wildcards resolved.
     bound: (String, String),
+    /// Locks of the ipc paths bound.
+    locks: Vec<IpcLock>,
     /// Graceful stop bound.
     drain_timeout: Duration,
     /// The ZAP handler guarding this proxy's tcp sockets (security on).
     zap: Option<crate::security::ZapHandler>,
+    /// The packed stream's socket and compression.
+    packed: Option<(zmq::Socket, crate::packed::Compression)>,
 }
 
 impl Proxy {
@@ -349,10 +384,23 @@ impl Proxy {
             &events,
             &connections,
         )?;
-        let f = bind(&frontend, &cfg.listen)?;
+        let mut locks = Vec::new();
+        let f = bind(&frontend, &cfg.listen, &mut locks)?;
         apply_ipc_permissions(&f, cfg)?;
-        let b = bind(&backend, &cfg.publish)?;
+        let b = bind(&backend, &cfg.publish, &mut locks)?;
         apply_ipc_permissions(&b, cfg)?;
+        let packed = match &cfg.packed {
+            Some((ep, c)) => {
+                let mut s = ctx.socket(zmq::XPUB)?;
+                secure(&mut s, ep, cfg, "publish-packed")?;
+                s.set_linger(cfg.linger.as_millis() as i32)?;
+                s.set_sndhwm(cfg.publish_hwm)?;
+                let bound = bind(&s, ep, &mut locks)?;
+                apply_ipc_permissions(&bound, cfg)?;
+                Some((s, *c))
+            }
+            None => None,
+        };
         // Subscribe upstream to everything, independent of downstream consumers.
         frontend.send(&[1u8][..], 0)?;
         Self::run(
@@ -369,8 +417,10 @@ impl Proxy {
                     max_message: cfg.max_message,
                 }),
                 bound: (f, b),
+                locks,
                 drain_timeout: cfg.drain_timeout,
                 zap,
+                packed,
             },
         )
     }
@@ -407,8 +457,9 @@ impl Proxy {
             &events,
             &connections,
         )?;
+        let mut locks = Vec::new();
         let f = if bind_listen {
-            bind(&frontend, listen)?
+            bind(&frontend, listen, &mut locks)?
         } else {
             validate(listen)?;
             frontend.connect(listen).map_err(|err| ProxyError::Bind {
@@ -417,7 +468,7 @@ impl Proxy {
             })?;
             listen.to_string()
         };
-        let b = bind(&backend, push)?;
+        let b = bind(&backend, push, &mut locks)?;
         apply_ipc_permissions(&b, cfg)?;
         Self::run(
             ctx,
@@ -429,8 +480,10 @@ impl Proxy {
                 acct,
                 limits: None,
                 bound: (f, b),
+                locks,
                 drain_timeout: Duration::ZERO,
                 zap,
+                packed: None,
             },
         )
     }
@@ -452,9 +505,11 @@ impl Proxy {
             limits,
             bound,
             monitors,
+            locks,
             acct,
             drain_timeout,
             zap,
+            packed,
         } = sides;
         let a2 = acct.clone();
         let thread = std::thread::Builder::new()
@@ -462,7 +517,12 @@ impl Proxy {
             .spawn(move || {
                 let r = match limits {
                     Some(limits) => {
-                        Forwarder::new(frontend, backend, ctl_proxy, capture, a2, limits).run()
+                        let f = Forwarder::new(frontend, backend, ctl_proxy, capture, a2, limits);
+                        match packed {
+                            Some((s, c)) => f.with_packed(s, c),
+                            None => Ok(f),
+                        }
+                        .and_then(|mut f| f.run())
                     }
                     None => Relay {
                         frontend,
@@ -488,6 +548,7 @@ impl Proxy {
             monitors,
             acct,
             bound,
+            _locks: locks,
             drain_timeout,
             zap,
         })

@@ -118,13 +118,16 @@ impl RecordQueue {
             self.drops.too_large.fetch_add(1, Relaxed);
             return Err(R::ZMQ_ADAPTOR_ERR_TOPIC_TOO_LARGE);
         }
-        let n = topic.len() + body.len();
-        if n > self.max_record {
-            self.drops.too_large.fetch_add(1, Relaxed);
-            return Err(R::ZMQ_ADAPTOR_ERR_TOO_LARGE);
-        }
+        // Checked: nothing between the budget charge below and the ring push may
+        // panic, or the charge would never be returned.
+        let n = match topic.len().checked_add(body.len()) {
+            Some(n) if n <= self.max_record => n,
+            _ => return Err(self.refuse_too_large()),
+        };
+        // `max_record` and `max_bytes` are bounded by the configuration limits, so the
+        // counter (at most `max_bytes` plus one record per concurrent producer) cannot wrap.
         let before = self.prod.bytes.fetch_add(n, Relaxed);
-        if before + n > self.max_bytes {
+        if before.saturating_add(n) > self.max_bytes {
             self.prod.bytes.fetch_sub(n, Relaxed);
             self.drops.queue_full.fetch_add(1, Relaxed);
             return Err(R::ZMQ_ADAPTOR_ERR_QUEUE_FULL);
@@ -153,6 +156,13 @@ impl RecordQueue {
             return Ok(Pushed::WakeDrainer);
         }
         Ok(Pushed::Queued)
+    }
+
+    /// Counts a record refused for its size (also for lengths the C layer refuses
+    /// before it can look at the bytes) and returns the code to give back.
+    pub fn refuse_too_large(&self) -> crate::error::Error {
+        self.drops.too_large.fetch_add(1, Relaxed);
+        R::ZMQ_ADAPTOR_ERR_TOO_LARGE
     }
 
     /// Takes the oldest record (drainer side).

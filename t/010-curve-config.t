@@ -1,5 +1,5 @@
 # configure{ curve_server_key, curve_public_key, curve_secret_key }: malformed,
-# partial or mismatched keys give nil and a clear reason that never repeats a key;
+# partial or mismatched keys give nil and a reason naming the key (never its value);
 # a complete, matching set is accepted. (Keys: the test vectors of zmq_curve(7).)
 use lib 't/lib';
 use ZmqNginx;
@@ -32,8 +32,8 @@ GET /t
 --- response_body
 nilcurve_server_key must be a 40-character Z85 key, got 5 bytes
 nilcurve_secret_key must be a string (40 Z85 characters), got number
-nilbad CURVE key: give curve_server_key, curve_public_key and curve_secret_key together, each 40 Z85 characters, the public key belonging to the secret key
-nilbad CURVE key: give curve_server_key, curve_public_key and curve_secret_key together, each 40 Z85 characters, the public key belonging to the secret key
-nilbad CURVE key: give curve_server_key, curve_public_key and curve_secret_key together, each 40 Z85 characters, the public key belonging to the secret key
+nilbad CURVE key: curve_secret_key is missing: give curve_server_key, curve_public_key and curve_secret_key together
+nilbad CURVE key: curve_public_key: does not belong to curve_secret_key
+nilbad CURVE key: curve_secret_key: character 40 is not in the Z85 alphabet
 true
 --- record_count: 0

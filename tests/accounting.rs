@@ -263,7 +263,7 @@ fn sigterm_with_a_slow_consumer_counts_every_record() {
         "-p",
         &publish,
         "--publish-hwm",
-        "1000",
+        "100",
         "--drain-timeout",
         "1",
         "--stats-interval",

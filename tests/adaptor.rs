@@ -34,6 +34,8 @@ fn records_flow_through_the_adaptor_to_an_independent_subscriber() {
         &listen,
         "-n",
         "100000",
+        "--queue-records",
+        "200000",
         "--prefix",
         "x",
         "--flush-ms",
@@ -416,7 +418,8 @@ fn help_version_unknown_flag_and_bad_endpoint() {
             .args(["-b", &ipc(dir.path(), "l"), "-p", ep])
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(1), "{ep}");
+        // A usage error, refused while parsing the flags (exit 2, like clap's).
+        assert_eq!(out.status.code(), Some(2), "{ep}");
         assert!(
             String::from_utf8_lossy(&out.stderr).contains(&format!("bad endpoint '{ep}'")),
             "{}",

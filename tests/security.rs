@@ -1114,7 +1114,7 @@ fn adaptor_sighup_rotates_client_keys() {
     // SAFETY: kill with a pid we own and a valid signal.
     unsafe { libc::kill(a.proc.0.id() as i32, libc::SIGHUP) };
     assert!(
-        a.wait_for("SIGHUP: 1 client keys loaded", Duration::from_secs(5)),
+        a.wait_for("re-read 1 CURVE client keys from", Duration::from_secs(5)),
         "{}",
         a.output()
     );
@@ -1137,7 +1137,7 @@ fn adaptor_sighup_rotates_client_keys() {
     std::fs::write(clients.join("bad.key"), "nonsense").unwrap();
     // SAFETY: as above.
     unsafe { libc::kill(a.proc.0.id() as i32, libc::SIGHUP) };
-    assert!(a.wait_for("keeping the previous client keys", Duration::from_secs(5)));
+    assert!(a.wait_for("keeping the previous keys", Duration::from_secs(5)));
     let bob2 = Client::connect(&publish, Some(&keys(&b_sec)));
     assert!(wait_until(Duration::from_secs(10), || bob2.count() > 0));
     stop.store(true, Ordering::Release);

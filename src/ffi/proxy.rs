@@ -78,6 +78,7 @@ pub struct zmq_adaptor_proxy_stats {
 fn err_code(e: &ProxyError) -> R {
     match e {
         ProxyError::BadEndpoint(_) => R::ZMQ_ADAPTOR_ERR_BAD_ENDPOINT,
+        ProxyError::InUse(_) => R::ZMQ_ADAPTOR_ERR_IN_USE,
         _ => R::ZMQ_ADAPTOR_ERR_ZMQ,
     }
 }
@@ -88,7 +89,9 @@ fn err_code(e: &ProxyError) -> R {
 /// `cfg` is borrowed (NULL = all defaults); `out` must not be NULL
 /// (`ZMQ_ADAPTOR_ERR_NULL`). On success the caller owns `*out` and must release it
 /// with `zmq_adaptor_proxy_stop`; on failure `*out` is set to NULL and the code says
-/// why (`ZMQ_ADAPTOR_ERR_BAD_ENDPOINT`, `ZMQ_ADAPTOR_ERR_ZMQ` for a bind failure).
+/// why (`ZMQ_ADAPTOR_ERR_BAD_ENDPOINT`, `ZMQ_ADAPTOR_ERR_IN_USE` when another adaptor
+/// or proxy holds an ipc path (of two starting at once exactly one wins),
+/// `ZMQ_ADAPTOR_ERR_ZMQ` for another bind failure).
 /// Thread-safe.
 #[no_mangle]
 pub extern "C" fn zmq_adaptor_proxy_start(

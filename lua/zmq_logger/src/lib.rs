@@ -47,6 +47,10 @@ const LUA_CHUNK: &str = include_str!("zmq_logger_ffi.lua");
 const RC_OK: c_int = 0;
 /// Result code for an empty record or topic.
 const RC_EMPTY: c_int = 2;
+/// Result code for a configuration value out of range.
+const RC_BAD_CONFIG: c_int = 6;
+/// Result code for a malformed, partial or mismatched set of CURVE keys.
+const RC_BAD_KEY: c_int = 15;
 
 /// Nesting limit of the table → JSON encoder (also stops reference cycles).
 const MAX_JSON_DEPTH: usize = 64;
@@ -88,6 +92,8 @@ struct AdaptorStats {
 
 type ConfigInitFn = unsafe extern "C" fn(*mut AdaptorConfig) -> c_int;
 type ConfigureFn = unsafe extern "C" fn(*const AdaptorConfig) -> c_int;
+type ConfigCheckFn = unsafe extern "C" fn(*const AdaptorConfig, *mut c_char, usize) -> c_int;
+type ConfigLimitFn = unsafe extern "C" fn(*const c_char, *mut u64, *mut u64) -> c_int;
 type LogFn = unsafe extern "C" fn(*const u8, usize) -> c_int;
 type PublishFn = unsafe extern "C" fn(*const u8, usize, *const u8, usize) -> c_int;
 type FlushFn = unsafe extern "C" fn(u32) -> c_int;
@@ -100,6 +106,8 @@ struct Adaptor {
     path: String,
     config_init: ConfigInitFn,
     configure: ConfigureFn,
+    config_check: ConfigCheckFn,
+    config_limit: ConfigLimitFn,
     log: LogFn,
     publish: PublishFn,
     flush: FlushFn,
@@ -288,6 +296,8 @@ fn load_adaptor() -> Result<&'static Adaptor, String> {
                         .unwrap_or_else(|| cand.clone()),
                     config_init: symbol(handle, "zmq_adaptor_config_init")?,
                     configure: symbol(handle, "zmq_adaptor_configure")?,
+                    config_check: symbol(handle, "zmq_adaptor_config_check")?,
+                    config_limit: symbol(handle, "zmq_adaptor_config_limit")?,
                     log,
                     publish: symbol(handle, "zmq_adaptor_publish")?,
                     flush: symbol(handle, "zmq_adaptor_flush")?,
@@ -352,8 +362,22 @@ fn rc_result(lua: &Lua, a: &Adaptor, rc: c_int) -> Ret {
     }
 }
 
-/// A non-negative integral Lua number, or an error message.
-fn config_integer(key: &str, v: &LuaValue, max: u64) -> Result<u64, String> {
+/// The accepted range of a numeric setting, from the core library (one table of
+/// bounds for C and Lua callers).
+fn config_range(a: &Adaptor, key: &str) -> Result<(u64, u64), String> {
+    let name = CString::new(key).map_err(|_| format!("configure: unknown option \"{key}\""))?;
+    let (mut lo, mut hi) = (0u64, 0u64);
+    // SAFETY: NUL-terminated name and two writable u64s, per the header's contract.
+    let rc = unsafe { (a.config_limit)(name.as_ptr(), &mut lo, &mut hi) };
+    if rc != RC_OK {
+        return Err(format!("configure: unknown option \"{key}\""));
+    }
+    Ok((lo, hi))
+}
+
+/// A non-negative integral Lua number within `lo..=hi` (or 0, "default"), or an
+/// error message naming the field and the bounds.
+fn config_integer(key: &str, v: &LuaValue, (lo, hi): (u64, u64)) -> Result<u64, String> {
     let n = match v {
         LuaValue::Integer(i) => *i as f64,
         LuaValue::Number(n) => *n,
@@ -367,8 +391,8 @@ fn config_integer(key: &str, v: &LuaValue, max: u64) -> Result<u64, String> {
     if !n.is_finite() || n < 0.0 || n.fract() != 0.0 {
         return Err(format!("{key} must be a non-negative integer, got {n}"));
     }
-    if n > max as f64 {
-        return Err(format!("{key} must be at most {max}, got {n}"));
+    if n != 0.0 && (n < lo as f64 || n > hi as f64) {
+        return Err(format!("bad config: {key} must be {lo}..{hi} (got {n})"));
     }
     Ok(n as u64)
 }
@@ -426,8 +450,6 @@ fn configure(lua: &Lua, a: &Adaptor, opts: LuaValue) -> Ret {
     let mut endpoint: Option<CString> = None;
     // curve_server_key, curve_public_key, curve_secret_key.
     let mut curve: [Option<CString>; 3] = [None, None, None];
-    let u32max = u32::MAX as u64;
-    let szmax = usize::MAX as u64;
     for pair in t.pairs::<LuaValue, LuaValue>() {
         let (k, v) = pair?;
         let key = match &k {
@@ -456,21 +478,19 @@ fn configure(lua: &Lua, a: &Adaptor, opts: LuaValue) -> Ret {
                     type_name(other)
                 )),
             },
-            "queue_records" => {
-                config_integer(&key, &v, szmax).map(|n| cfg.queue_records = n as usize)
-            }
-            "queue_bytes" => config_integer(&key, &v, szmax).map(|n| cfg.queue_bytes = n as usize),
-            "max_record_bytes" => {
-                config_integer(&key, &v, szmax).map(|n| cfg.max_record_bytes = n as usize)
-            }
-            "send_hwm" => config_integer(&key, &v, u32max).map(|n| cfg.send_hwm = n as u32),
-            "batch_interval_us" => {
-                config_integer(&key, &v, u32max).map(|n| cfg.batch_interval_us = n as u32)
-            }
-            "batch_records" => {
-                config_integer(&key, &v, u32max).map(|n| cfg.batch_records = n as u32)
-            }
-            "linger_ms" => config_integer(&key, &v, u32max).map(|n| cfg.linger_ms = n as u32),
+            // Every bound fits its C field, so the conversions below are exact.
+            "queue_records" | "queue_bytes" | "max_record_bytes" | "send_hwm"
+            | "batch_interval_us" | "batch_records" | "linger_ms" => config_range(a, &key)
+                .and_then(|range| config_integer(&key, &v, range))
+                .map(|n| match key.as_str() {
+                    "queue_records" => cfg.queue_records = n as usize,
+                    "queue_bytes" => cfg.queue_bytes = n as usize,
+                    "max_record_bytes" => cfg.max_record_bytes = n as usize,
+                    "send_hwm" => cfg.send_hwm = n as u32,
+                    "batch_interval_us" => cfg.batch_interval_us = n as u32,
+                    "batch_records" => cfg.batch_records = n as u32,
+                    _ => cfg.linger_ms = n as u32,
+                }),
             "curve_server_key" => curve_key(&key, &v).map(|c| curve[0] = Some(c)),
             "curve_public_key" => curve_key(&key, &v).map(|c| curve[1] = Some(c)),
             "curve_secret_key" => curve_key(&key, &v).map(|c| curve[2] = Some(c)),
@@ -490,6 +510,25 @@ fn configure(lua: &Lua, a: &Adaptor, opts: LuaValue) -> Ret {
     // SAFETY: cfg is fully initialised; `endpoint` and the keys (if any) outlive the
     // call, and the library copies everything it keeps.
     let rc = unsafe { (a.configure)(&cfg) };
+    if rc == RC_BAD_CONFIG || rc == RC_BAD_KEY {
+        // Which field, and its bounds (cross-field rules such as max_record_bytes <=
+        // queue_bytes, or a public key that must belong to the secret key, are only
+        // known to the library). The text never contains a key.
+        let mut msg = [0u8; 256];
+        // SAFETY: cfg as above; msg is writable storage of msg.len() bytes.
+        let rc2 = unsafe { (a.config_check)(&cfg, msg.as_mut_ptr() as *mut c_char, msg.len()) };
+        if rc2 == rc {
+            let text = CStr::from_bytes_until_nul(&msg)
+                .map(|c| c.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let what = if rc == RC_BAD_KEY {
+                "bad CURVE key"
+            } else {
+                "bad config"
+            };
+            return fail(lua, &format!("{what}: {text}"));
+        }
+    }
     rc_result(lua, a, rc)
 }
 
@@ -755,7 +794,7 @@ fn zmq_logger(lua: &Lua) -> LuaResult<LuaTable> {
         })?,
     )?;
     let errors = lua.create_table()?;
-    for code in 0..=14 {
+    for code in 0..=15 {
         errors.raw_set(code, a.strerror(code))?;
     }
     native.set("errors", errors)?;
