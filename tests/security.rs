@@ -1471,3 +1471,54 @@ fn a_c_worker_logs_over_tcp_curve_through_the_adaptor() {
     assert_eq!(sub.count(), 5000);
     assert_eq!(a.proc.term(Duration::from_secs(10)), Some(0));
 }
+
+#[test]
+fn every_tcp_socket_the_adaptor_binds_is_a_curve_server() {
+    let d = tempdir();
+    let clients = d.path().join("clients");
+    std::fs::create_dir(&clients).unwrap();
+    let server = security::keygen(&d.path().join("adaptor")).unwrap();
+    let mport = free_port();
+    let tcp = || format!("tcp://127.0.0.1:{}", free_port());
+    let (listen, publish, packed, push) = (tcp(), tcp(), tcp(), tcp());
+    let mut a = adaptor(&[
+        "-b",
+        &listen,
+        "-p",
+        &publish,
+        "--publish-packed",
+        &packed,
+        "-u",
+        &push,
+        "--curve-secret",
+        server.secret_file.to_str().unwrap(),
+        "--curve-clients",
+        clients.to_str().unwrap(),
+        "--metrics",
+        &format!("127.0.0.1:{mport}"),
+    ]);
+    // A plain (NULL) peer on each: refused, counted.
+    let ctx = zmq::Context::new();
+    let mut peers = Vec::new();
+    for (ep, kind) in [
+        (&listen, zmq::PUB),
+        (&publish, zmq::SUB),
+        (&packed, zmq::SUB),
+        (&push, zmq::PULL),
+    ] {
+        let s = ctx.socket(kind).unwrap();
+        s.set_linger(0).unwrap();
+        s.connect(ep).unwrap();
+        peers.push(s);
+    }
+    assert!(
+        wait_until(Duration::from_secs(10), || metric(
+            mport,
+            "zmq_adaptor_auth_failures_total"
+        ) >= 4),
+        "{} refusals: {}",
+        metric(mport, "zmq_adaptor_auth_failures_total"),
+        a.output()
+    );
+    assert_eq!(a.proc.term(Duration::from_secs(10)), Some(0));
+}
