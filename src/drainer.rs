@@ -248,6 +248,9 @@ impl<'a> Drainer<'a> {
             s.set_reconnect_ivl(100)?;
             s.set_reconnect_ivl_max(500)?;
             zmq_util::set_xpub_nodrop(&mut s)?;
+            if let Some(keys) = &cfg.curve {
+                crate::security::apply_client(&s, keys).map_err(|_| zmq::Error::EINVAL)?;
+            }
             s.connect(&cfg.endpoint)?;
             Ok(s)
         };

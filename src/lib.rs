@@ -5,6 +5,7 @@
 //! * [`proxy`]: the adaptor's XSUB→XPUB forwarding proxy, steerable, with statistics.
 //! * [`ffi`]: the C ABI (`include/zmq_adaptor.h`).
 //! * [`adaptor`]: the gateway-node helper (`zmq-adaptor` binary) built on the proxy.
+//! * [`security`]: CURVE keys and certificates, the ZAP handler, safe IPC paths.
 
 pub mod accounting;
 pub mod adaptor;
@@ -22,6 +23,8 @@ pub mod packed;
 pub mod proxy;
 pub mod queue;
 pub mod relay;
+/// cbindgen:ignore
+pub mod security;
 pub mod stats;
 pub mod wire;
 mod zmq_util;
