@@ -81,6 +81,7 @@ test: check-header lint doc test-cargo test-nginx test-install
 bench: deps build
 	$(CARGO) bench --bench publisher
 	$(CARGO) bench --bench proxy
+	$(CARGO) bench --bench curve
 	scripts/bench_nginx.sh
 	scripts/bench_zmq_log.sh
 	luajit scripts/bench_lua.lua

@@ -6,6 +6,7 @@ fn main() {
     // cbindgen reads the whole crate: any source change may change the header.
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=cbindgen.toml");
+    println!("cargo:rerun-if-changed=header_version.rs");
     // A hand-edited header is regenerated (and then caught by `make check-header`).
     println!("cargo:rerun-if-changed=include/zmq_adaptor.h");
     let env = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is set by cargo"));
@@ -20,13 +21,7 @@ fn main() {
     let dir = env("CARGO_MANIFEST_DIR");
     let mut config = cbindgen::Config::from_file(format!("{dir}/cbindgen.toml"))
         .expect("cbindgen.toml is readable");
-    config.after_includes = Some(format!(
-        "\n/* Version of this header; zmq_adaptor_version() returns the library's. */\n\
-         #define ZMQ_ADAPTOR_VERSION_MAJOR {major}\n\
-         #define ZMQ_ADAPTOR_VERSION_MINOR {minor}\n\
-         #define ZMQ_ADAPTOR_VERSION_PATCH {patch}\n\
-         #define ZMQ_ADAPTOR_VERSION_STRING \"{major}.{minor}.{patch}\""
-    ));
+    config.after_includes = Some(version_macros(&format!("{major}.{minor}.{patch}")));
     match cbindgen::generate_with_config(&dir, config) {
         Ok(b) => {
             b.write_to_file(format!("{dir}/include/zmq_adaptor.h"));
@@ -34,3 +29,5 @@ fn main() {
         Err(e) => panic!("cbindgen failed: {e}"),
     }
 }
+
+include!("header_version.rs");

@@ -81,6 +81,9 @@ typedef enum zmq_adaptor_result {
   ZMQ_ADAPTOR_ERR_STOPPED = 13,
   // The ipc path is held by another running adaptor or proxy (its `PATH.lock`).
   ZMQ_ADAPTOR_ERR_IN_USE = 14,
+  // A CURVE key is malformed (not 40 Z85 characters), `curve_public_key` does not
+  // belong to `curve_secret_key`, or only some of the three keys were given.
+  ZMQ_ADAPTOR_ERR_BAD_KEY = 15,
 } zmq_adaptor_result;
 
 // An adaptor proxy running in this process. Opaque; created by
@@ -116,7 +119,21 @@ typedef struct zmq_adaptor_config {
   // Longest wait at process exit to deliver queued records, in ms (default 2000,
   // at most 600000).
   uint32_t linger_ms;
+  // Public key of the adaptor (its `NAME.key` certificate), 40 Z85 characters,
+  // NUL-terminated: the publisher becomes a CURVE client. NULL (default): no
+  // encryption. Borrowed: copied during the call. The three `curve_*` keys are
+  // given together or not at all; otherwise `ZMQ_ADAPTOR_ERR_BAD_KEY`.
+  const char *curve_server_key;
+  // This worker's CURVE public key (Z85, 40 characters); its certificate must be
+  // in the adaptor's `--curve-clients` directory. NULL: no encryption.
+  const char *curve_public_key;
+  // This worker's CURVE secret key (Z85, 40 characters). Never logged or echoed in
+  // errors. NULL: no encryption.
+  const char *curve_secret_key;
 } zmq_adaptor_config;
+
+// A function returning a timeout in milliseconds; see `zmq_adaptor_watch_shutdown`.
+typedef uint32_t (*zmq_adaptor_timeout_fn)(void);
 
 // A snapshot of the logger counters of the calling process.
 //
@@ -243,7 +260,8 @@ int zmq_adaptor_configure(const struct zmq_adaptor_config *cfg);
 // Checks `cfg` as `zmq_adaptor_configure` would, without storing it, and writes a
 // one-line reason naming the first bad field and its bounds into `msg` (for example
 // `queue_records must be 1..1048576 (got 67108864)`; an empty string when `cfg` is
-// valid). Returns 0, `ZMQ_ADAPTOR_ERR_BAD_CONFIG` or `ZMQ_ADAPTOR_ERR_BAD_ENDPOINT`.
+// valid). Returns 0, `ZMQ_ADAPTOR_ERR_BAD_CONFIG`, `ZMQ_ADAPTOR_ERR_BAD_ENDPOINT` or
+// `ZMQ_ADAPTOR_ERR_BAD_KEY` (the text names the key, never its value).
 //
 // `cfg` is borrowed; NULL gives `ZMQ_ADAPTOR_ERR_NULL`. `msg` may be NULL (no text);
 // otherwise it is caller-owned storage of `msg_len` bytes, always NUL-terminated
@@ -276,6 +294,20 @@ int zmq_adaptor_log(const uint8_t *data, size_t len);
 // Both buffers are borrowed for the call only; NULL gives `ZMQ_ADAPTOR_ERR_NULL`.
 // Thread-safe.
 int zmq_adaptor_publish(const uint8_t *topic, size_t topic_len, const uint8_t *data, size_t len);
+
+// Tells the library how its host shuts down, so that the exit wait never keeps the
+// process past the host's own deadline: `flag` is the address of a word that turns
+// non-zero when the host begins a graceful shutdown (nginx: `&ngx_exiting`), and
+// `timeout_ms` returns the host's shutdown timeout then (nginx:
+// `worker_shutdown_timeout`; 0 means none). From the moment the flag turns with a
+// timeout, queued records are sent at once, and the exit wait ends at that moment
+// plus the timeout (with 100 ms of grace) or after the linger, whichever comes
+// first. NULL `flag` clears the watch; a NULL `timeout_ms`, or one returning 0,
+// leaves the linger alone in charge.
+//
+// Both are stored and read later from the drainer thread: `flag` must stay valid
+// for the life of the process and `timeout_ms` must be thread-safe. Thread-safe.
+int zmq_adaptor_watch_shutdown(const size_t *flag, zmq_adaptor_timeout_fn timeout_ms);
 
 // Stops this process's logger now, as the `atexit` hook would: refuses new records
 // (`ZMQ_ADAPTOR_ERR_CLOSED`), waits up to `linger_ms` (0: the configured linger) for

@@ -30,6 +30,10 @@ const ADAPTOR_TIMEOUT: Duration = Duration::from_millis(1000);
 const RETRY_WAIT: Duration = Duration::from_millis(1);
 /// How often the worker's counters are reported to the adaptor.
 const REPORT_EVERY: Duration = Duration::from_secs(1);
+/// Granularity of the drainer's wait (`zmq_poll` takes milliseconds): a batch due
+/// within this much is sent now rather than after one more wait, so no record waits
+/// longer than `batch_interval` for its batch.
+const WAIT_GRAIN: Duration = Duration::from_millis(1);
 /// How long closing may wait to write the last report.
 const CLOSE_LINGER_MS: i32 = 200;
 
@@ -85,6 +89,8 @@ pub struct DrainerState {
     urgent: AtomicBool,
     /// Shutdown request, with its deadline.
     stop: Mutex<Option<Instant>>,
+    /// When the host's shutdown (seen through the watch) must be over.
+    host_deadline: Mutex<Option<Instant>>,
     /// Set when the drainer closed its socket and context.
     stopped: Mutex<bool>,
     /// Wakes `flush` and shutdown waiters after each acknowledgement and at stop.
@@ -166,6 +172,15 @@ impl DrainerState {
         self.wait_until(|| self.is_stopped(), deadline);
     }
 
+    /// The host's shutdown deadline, once its shutdown began.
+    pub(crate) fn host_deadline(&self) -> Option<Instant> {
+        if let Some(t) = crate::logger::host_shutting_down() {
+            let mut g = self.host_deadline.lock().unwrap_or_else(|p| p.into_inner());
+            return Some(*g.get_or_insert_with(|| Instant::now() + t));
+        }
+        *self.host_deadline.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn stop_deadline(&self) -> Option<Instant> {
         *self.stop.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -232,6 +247,8 @@ struct Drainer<'a> {
     carry: Option<Record>,
     /// Buffers of acknowledged batches, reused for the next ones.
     spare: Vec<Vec<u8>>,
+    /// The host's shutdown was seen.
+    host_exiting: bool,
 }
 
 impl<'a> Drainer<'a> {
@@ -244,6 +261,9 @@ impl<'a> Drainer<'a> {
             s.set_reconnect_ivl(100)?;
             s.set_reconnect_ivl_max(500)?;
             zmq_util::set_xpub_nodrop(&mut s)?;
+            if let Some(keys) = &cfg.curve {
+                crate::security::apply_client(&s, keys).map_err(|_| zmq::Error::EINVAL)?;
+            }
             s.connect(&cfg.endpoint)?;
             Ok(s)
         };
@@ -491,6 +511,11 @@ impl<'a> Drainer<'a> {
 
     /// One round of work; returns how long the drainer may sleep.
     fn round(&mut self) -> Duration {
+        if !self.host_exiting && self.p.state.host_deadline().is_some() {
+            // The host began its shutdown: send what is queued without waiting.
+            self.host_exiting = true;
+            self.p.state.make_urgent();
+        }
         let interval = self.p.cfg.batch_interval;
         self.read_upstream();
         if self
@@ -509,7 +534,7 @@ impl<'a> Drainer<'a> {
         let urgent =
             self.p.state.urgent.swap(false, SeqCst) || self.p.state.stop_deadline().is_some();
         let due = urgent
-            || self.last_batch.elapsed() >= interval
+            || self.last_batch.elapsed() + WAIT_GRAIN >= interval
             || self.p.queue.depth() >= self.p.cfg.batch_records;
         if due {
             while self.window.len() < WINDOW_BATCHES && self.window_bytes < WINDOW_BYTES {
@@ -571,6 +596,7 @@ pub(crate) fn run(p: Parts<'_>) {
         spent: Vec::with_capacity(BATCH_RECORDS as usize),
         carry: None,
         spare: Vec::new(),
+        host_exiting: false,
     };
     d.open();
     loop {

@@ -61,7 +61,9 @@ enum Payload {
         topic: (usize, usize),
         body: (usize, usize),
     },
-    /// A message from a plain publisher, every frame as received.
+    /// A single-frame message from a plain publisher, as received (no allocation).
+    Single(zmq::Message),
+    /// A multi-frame message from a plain publisher, every frame as received.
     Legacy(Vec<zmq::Message>),
 }
 
@@ -70,9 +72,31 @@ struct Held {
     origin: Option<(Stream, u64)>,
     payload: Payload,
     bytes: usize,
+    /// Published on the packed stream while it had a subscriber: delivered even
+    /// when no regular consumer takes it.
+    packed: bool,
 }
 
 impl Held {
+    /// Frames of the message this record leaves as.
+    fn frame_count(&self) -> usize {
+        match &self.payload {
+            Payload::Packed { topic, .. } => 1 + (topic.1 > 0) as usize,
+            Payload::Single(_) => 1,
+            Payload::Legacy(parts) => parts.len(),
+        }
+    }
+    /// Frame `i` (< `frame_count()`), without allocating.
+    fn frame(&self, i: usize) -> &[u8] {
+        match &self.payload {
+            Payload::Packed { batch, topic, body } => {
+                let (off, len) = if i == 0 && topic.1 > 0 { *topic } else { *body };
+                &batch[off..off + len]
+            }
+            Payload::Single(m) => m,
+            Payload::Legacy(parts) => &parts[i],
+        }
+    }
     fn first_frame(&self) -> &[u8] {
         match &self.payload {
             Payload::Packed { batch, topic, body } => {
@@ -82,6 +106,7 @@ impl Held {
                     &batch[body.0..body.0 + body.1]
                 }
             }
+            Payload::Single(m) => m,
             Payload::Legacy(parts) => parts.first().map(|m| &m[..]).unwrap_or(&[]),
         }
     }
@@ -93,6 +118,10 @@ struct StreamState {
     received: Vec<(u64, u64)>,
     /// Records of this stream in the backlog.
     held: u64,
+    /// Seqs of those records as runs `(next, last)`, in backlog order. The backlog is
+    /// a FIFO, so records leave from the front run; the lowest held seq is the
+    /// smallest `next` (normally the front's), found without walking the backlog.
+    held_runs: VecDeque<(u64, u64)>,
     /// Last ack sent.
     acked_sent: u64,
     /// Fin received (stop in progress).
@@ -107,6 +136,7 @@ impl StreamState {
         StreamState {
             received: vec![(0, acked)],
             held: 0,
+            held_runs: VecDeque::new(),
             acked_sent: 0,
             fin: false,
             gone: false,
@@ -132,6 +162,29 @@ impl StreamState {
         }
         self.received = out;
     }
+    /// Notes a record entering the backlog.
+    fn hold(&mut self, seq: u64) {
+        self.held += 1;
+        match self.held_runs.back_mut() {
+            Some(r) if r.1 + 1 == seq => r.1 = seq,
+            _ => self.held_runs.push_back((seq, seq)),
+        }
+    }
+    /// Notes the oldest held record leaving the backlog.
+    fn release(&mut self) {
+        self.held = self.held.saturating_sub(1);
+        if let Some(r) = self.held_runs.front_mut() {
+            if r.0 < r.1 {
+                r.0 += 1;
+            } else {
+                self.held_runs.pop_front();
+            }
+        }
+    }
+    /// Lowest seq still in the backlog.
+    fn lowest_held(&self) -> Option<u64> {
+        self.held_runs.iter().map(|r| r.0).min()
+    }
     /// Highest seq below which everything was received.
     fn floor(&self) -> u64 {
         self.received.first().map_or(0, |r| r.1)
@@ -151,9 +204,29 @@ pub struct PackedOut {
     legacy: Option<wire::BatchWriter>,
     stream: Stream,
     next_seq: u64,
+    /// Live subscription prefixes of packed consumers.
+    subs: Vec<Vec<u8>>,
 }
 
 impl PackedOut {
+    /// Whether a packed consumer is subscribed (to the signature or everything).
+    fn live(&self) -> bool {
+        self.subs
+            .iter()
+            .any(|p| packed::SIGNATURE.starts_with(p) || p.starts_with(&packed::SIGNATURE))
+    }
+
+    /// Tracks packed consumers' subscriptions (libzmq reports each prefix once).
+    fn read_subscriptions(&mut self) {
+        while let Ok(m) = self.sock.recv_bytes(zmq::DONTWAIT) {
+            match m.split_first() {
+                Some((1, p)) if !self.subs.iter().any(|s| s == p) => self.subs.push(p.to_vec()),
+                Some((0, p)) => self.subs.retain(|s| s != p),
+                _ => {}
+            }
+        }
+    }
+
     /// A packed stream on a bound XPUB.
     pub fn new(
         mut sock: zmq::Socket,
@@ -171,6 +244,7 @@ impl PackedOut {
                 boot: instance,
             },
             next_seq: 1,
+            subs: Vec::new(),
         })
     }
 
@@ -313,7 +387,12 @@ impl Forwarder {
     fn serve(&mut self) -> zmq::Result<Exit> {
         loop {
             self.heartbeat_if_due(AdaptorState::Running)?;
-            let can_forward = !self.paused && !self.subs.is_empty() && !self.backlog.is_empty();
+            if let Some(p) = self.packed.as_mut() {
+                p.read_subscriptions();
+            }
+            let packed_live = self.packed.as_ref().is_some_and(|p| p.live());
+            let can_forward =
+                !self.paused && (!self.subs.is_empty() || packed_live) && !self.backlog.is_empty();
             let want_front = !self.paused && !self.backlog_full();
             let mut items = [
                 self.control.as_poll_item(zmq::POLLIN),
@@ -441,6 +520,17 @@ impl Forwarder {
                 Err(zmq::Error::EAGAIN) => break,
                 Err(e) => return Err(e),
             }
+            if !first.get_more() {
+                // One frame: a plain record (internal messages have two frames).
+                let bytes = first.len();
+                self.acct.msgs_in.fetch_add(1, Relaxed);
+                self.acct.bytes_in.fetch_add(bytes as u64, Relaxed);
+                match wire::kind_of(&first) {
+                    None => self.accept_legacy(Payload::Single(first), bytes),
+                    Some(_) => self.acct.count_drop(DropReason::Malformed, 1),
+                }
+                continue;
+            }
             let mut parts = vec![first];
             while parts.last().is_some_and(|m| m.get_more()) {
                 let mut m = zmq::Message::new();
@@ -451,7 +541,7 @@ impl Forwarder {
             self.acct.msgs_in.fetch_add(1, Relaxed);
             self.acct.bytes_in.fetch_add(bytes as u64, Relaxed);
             match wire::kind_of(&parts[0]) {
-                None => self.accept_legacy(parts, bytes),
+                None => self.accept_legacy(Payload::Legacy(parts), bytes),
                 Some(kind) if parts.len() == 2 => {
                     let Some(body) = parts.pop() else { continue };
                     self.accept_internal(kind, body)?;
@@ -465,20 +555,26 @@ impl Forwarder {
         Ok(())
     }
 
-    fn accept_legacy(&mut self, parts: Vec<zmq::Message>, bytes: usize) {
+    fn accept_legacy(&mut self, payload: Payload, bytes: usize) {
         if let Some(p) = self.packed.as_mut() {
-            match parts.as_slice() {
-                [r] => p.add_legacy(b"", r),
-                [t, r, ..] => p.add_legacy(t, r),
-                [] => {}
+            match &payload {
+                Payload::Single(r) => p.add_legacy(b"", r),
+                Payload::Legacy(parts) => match parts.as_slice() {
+                    [r] => p.add_legacy(b"", r),
+                    [t, r, ..] => p.add_legacy(t, r),
+                    [] => {}
+                },
+                Payload::Packed { .. } => {}
             }
         }
         self.acct.received.fetch_add(1, SeqCst);
         self.acct.backlog_bytes.fetch_add(bytes as u64, Relaxed);
+        let packed = self.packed.as_ref().is_some_and(|p| p.live());
         self.backlog.push_back(Held {
             origin: None,
-            payload: Payload::Legacy(parts),
+            payload,
             bytes,
+            packed,
         });
     }
 
@@ -525,6 +621,7 @@ impl Forwarder {
                 return Ok(());
             }
         };
+        let packed_live = self.packed.as_ref().is_some_and(|p| p.live());
         let base = body.as_ptr() as usize;
         // Offsets of each record inside the frame, so the frame is kept, not copied.
         let offs: Vec<((usize, usize), (usize, usize))> = recs
@@ -548,6 +645,7 @@ impl Forwarder {
                 dups += 1;
                 continue;
             }
+            st.hold(seq);
             fresh += 1;
             bytes += t.1 + b.1;
             held.push(Held {
@@ -558,12 +656,12 @@ impl Forwarder {
                     body: b,
                 },
                 bytes: t.1 + b.1,
+                packed: packed_live,
             });
         }
         if h.count > 0 {
             st.insert(h.first_seq, h.last_seq());
         }
-        st.held += fresh;
         if let Some(p) = self.packed.as_mut() {
             if dups == 0 && fresh > 0 {
                 p.send(&batch, fresh, &self.acct)?;
@@ -613,25 +711,15 @@ impl Forwarder {
 
     /// Sends one record's frames; Ok(false) when the backend refused the first frame.
     fn send_record(&mut self, h: &Held) -> zmq::Result<bool> {
-        let frames: Vec<&[u8]> = match &h.payload {
-            Payload::Packed { batch, topic, body } => {
-                let b = &batch[body.0..body.0 + body.1];
-                if topic.1 > 0 {
-                    vec![&batch[topic.0..topic.0 + topic.1], b]
-                } else {
-                    vec![b]
-                }
-            }
-            Payload::Legacy(parts) => parts.iter().map(|m| &m[..]).collect(),
-        };
-        let n = frames.len();
-        for (i, f) in frames.iter().enumerate() {
+        let n = h.frame_count();
+        for i in 0..n {
+            let f = h.frame(i);
             let more = i + 1 < n;
             if let Some(cap) = self.capture.as_mut() {
                 cap(Captured::Message, f, more);
             }
             let flags = zmq::DONTWAIT | if more { zmq::SNDMORE } else { 0 };
-            match self.backend.send(*f, flags) {
+            match self.backend.send(f, flags) {
                 Ok(()) => {}
                 Err(zmq::Error::EAGAIN) if i == 0 => return Ok(false),
                 Err(e) => return Err(e),
@@ -649,7 +737,10 @@ impl Forwarder {
     fn forward(&mut self) -> zmq::Result<bool> {
         let mut progressed = false;
         for _ in 0..BURST {
-            if self.subs.is_empty() {
+            let Some(front) = self.backlog.front() else {
+                break;
+            };
+            if self.subs.is_empty() && !front.packed {
                 break;
             }
             let Some(h) = self.backlog.pop_front() else {
@@ -659,7 +750,12 @@ impl Forwarder {
             let matched = self.subs.iter().any(|p| first.starts_with(p));
             if !matched {
                 self.settle(&h);
-                self.acct.count_drop(DropReason::NoSubscriber, 1);
+                if h.packed {
+                    // Its consumers took it from the packed stream.
+                    self.acct.forwarded.fetch_add(1, SeqCst);
+                } else {
+                    self.acct.count_drop(DropReason::NoSubscriber, 1);
+                }
                 progressed = true;
                 continue;
             }
@@ -686,7 +782,7 @@ impl Forwarder {
         self.acct.backlog_bytes.fetch_sub(h.bytes as u64, Relaxed);
         if let Some((s, _)) = h.origin {
             if let Some(st) = self.streams.get_mut(&s) {
-                st.held -= 1;
+                st.release();
                 self.acks_dirty = true;
             }
         }
@@ -694,12 +790,6 @@ impl Forwarder {
 
     /// Per stream: the highest seq up to which everything was received and settled.
     fn acks(&self, all: bool) -> Vec<(Stream, u64)> {
-        let mut lowest_held: HashMap<Stream, u64> = HashMap::new();
-        for h in &self.backlog {
-            if let Some((s, seq)) = h.origin {
-                lowest_held.entry(s).or_insert(seq);
-            }
-        }
         self.streams
             .iter()
             .filter(|(_, st)| {
@@ -707,10 +797,8 @@ impl Forwarder {
             })
             .map(|(s, st)| {
                 let mut a = st.floor();
-                if st.held > 0 {
-                    if let Some(&low) = lowest_held.get(s) {
-                        a = a.min(low.saturating_sub(1));
-                    }
+                if let Some(low) = st.lowest_held() {
+                    a = a.min(low.saturating_sub(1));
                 }
                 (*s, a)
             })
@@ -825,6 +913,7 @@ impl Forwarder {
                         }
                     }
                     st.held = 0;
+                    st.held_runs.clear();
                 }
             }
         }

@@ -7,6 +7,7 @@
 //! * [`adaptor`]: the gateway-node helper (`zmq-adaptor` binary) built on the proxy.
 //! * [`tools`]: the binary's consumer-side tools (`tail`, `pub`); [`flagfile`]: its
 //!   `--config FILE`.
+//! * [`security`]: CURVE keys and certificates, the ZAP handler, safe IPC paths.
 
 pub mod accounting;
 pub mod adaptor;
@@ -25,6 +26,8 @@ pub mod packed;
 pub mod proxy;
 pub mod queue;
 pub mod relay;
+/// cbindgen:ignore
+pub mod security;
 pub mod stats;
 pub mod tools;
 pub mod wire;

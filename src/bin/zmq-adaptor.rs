@@ -5,12 +5,14 @@
 use clap::{CommandFactory, Parser, Subcommand};
 use std::ffi::OsString;
 use std::net::ToSocketAddrs;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 use zmq_adaptor::adaptor::{self, Control, Options, ReverseOptions};
 use zmq_adaptor::proxy::{self, ProxyConfig};
+use zmq_adaptor::security::{self, CurvePolicy, Guard, ProxySecurity, ZapPolicy};
 use zmq_adaptor::{flagfile, tools};
 
 /// Forwards usage records from nginx workers (XSUB) to subscribers (XPUB).
@@ -26,7 +28,7 @@ use zmq_adaptor::{flagfile, tools};
 struct Cli {
     /// A tool instead of the adaptor.
     #[command(subcommand)]
-    command: Option<Tool>,
+    command: Option<Command>,
     /// Read flags from a TOML file: keys are the long flags' names (publish = "tcp://…",
     /// stats-interval = 10, debug = true); flags on the command line override it.
     #[arg(long, value_name = "FILE")]
@@ -53,7 +55,8 @@ struct Cli {
     #[arg(short = 'r', long = "reverse-test")]
     reverse_test: bool,
     /// Mode of IPC socket files the adaptor binds, in octal permission bits 0..0777
-    /// (e.g. 0660); setuid, setgid and sticky bits are refused.
+    /// (default 0660: owner and --ipc-group; 0666 lets every local user inject
+    /// records); setuid, setgid and sticky bits are refused.
     #[arg(long, value_name = "OCTAL", value_parser = parse_mode)]
     ipc_mode: Option<u32>,
     /// Group of IPC socket files the adaptor binds (name or number).
@@ -96,6 +99,99 @@ struct Cli {
     /// Largest message a publisher may send; workers pack batches below it.
     #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
     max_message_bytes: usize,
+    /// This adaptor's secret certificate (NAME.key_secret, mode 0600): every tcp
+    /// socket it binds becomes a CURVE server.
+    #[arg(long, value_name = "FILE")]
+    curve_secret: Option<PathBuf>,
+    /// Admit only CURVE clients whose public key has a NAME.key certificate in DIR
+    /// (re-read on SIGHUP).
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "curve_secret",
+        conflicts_with = "curve_allow_any"
+    )]
+    curve_clients: Option<PathBuf>,
+    /// Admit any CURVE client key (encryption without client authentication).
+    #[arg(long, requires = "curve_secret")]
+    curve_allow_any: bool,
+    /// Admit tcp peers only from this address or CIDR (repeatable; IPv4 and IPv6).
+    #[arg(long = "allow", value_name = "CIDR", value_parser = parse_allow)]
+    allow: Vec<ipnet::IpNet>,
+}
+
+/// Subcommands: tools beside the adaptor (`zmq-adaptor <COMMAND> --help`).
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Writes a new CURVE certificate pair DIR/NAME.key (public, 0644) and
+    /// DIR/NAME.key_secret (0600), creating DIR; never overwrites.
+    Keygen {
+        /// DIR/NAME of the pair.
+        #[arg(value_name = "DIR/NAME")]
+        path: PathBuf,
+    },
+    /// Subscribe to ENDPOINT and print one record per line (escaped when binary), like kcat -C.
+    Tail(TailArgs),
+    /// Publish stdin lines as records to ENDPOINT (an adaptor's -b side), to try a pipeline without nginx.
+    Pub(PubArgs),
+}
+
+fn parse_allow(s: &str) -> Result<ipnet::IpNet, String> {
+    security::parse_cidr(s).map_err(|e| e.to_string())
+}
+
+fn keygen(path: &std::path::Path) -> ExitCode {
+    match security::keygen(path) {
+        Ok(g) => {
+            println!("public key: {}", g.keys.public);
+            println!(
+                "public certificate: {} (give this to peers)",
+                g.public_file.display()
+            );
+            println!(
+                "secret certificate: {} (mode 0600, keep private)",
+                g.secret_file.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("zmq-adaptor: keygen: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The security settings from the flags; `Err` is the message to exit with.
+fn security_from(cli: &Cli) -> Result<Option<ProxySecurity>, String> {
+    let curve = match &cli.curve_secret {
+        Some(f) => Some(security::load_secret(f).map_err(|e| format!("--curve-secret: {e}"))?),
+        None => None,
+    };
+    let policy = match (&curve, &cli.curve_clients, cli.curve_allow_any) {
+        (None, _, _) => CurvePolicy::Off,
+        (Some(_), Some(dir), _) => CurvePolicy::Clients(dir.clone()),
+        (Some(_), None, true) => CurvePolicy::AllowAny,
+        (Some(_), None, false) => {
+            return Err(
+                "--curve-secret needs --curve-clients DIR (the consumers' and workers' \
+                        NAME.key certificates), or --curve-allow-any to admit any client key"
+                    .into(),
+            )
+        }
+    };
+    if curve.is_none() && cli.allow.is_empty() {
+        return Ok(None);
+    }
+    let log: security::LogSink = Arc::new(|m: &str| eprintln!("zmq-adaptor: {m}"));
+    let guard = Guard::new(
+        ZapPolicy {
+            curve: policy,
+            allow: cli.allow.clone(),
+        },
+        log,
+    )
+    .map_err(|e| format!("--curve-clients: {e}"))?;
+    Ok(Some(ProxySecurity { curve, guard }))
 }
 
 fn parse_compression(s: &str) -> Result<zmq_adaptor::packed::Compression, String> {
@@ -110,15 +206,6 @@ fn parse_seconds(s: &str) -> Result<f64, String> {
             "'{s}' is not a number of seconds between 0 and 86400"
         )),
     }
-}
-
-/// Tools for the consumer side (`zmq-adaptor <TOOL> --help`).
-#[derive(Subcommand, Debug)]
-enum Tool {
-    /// Subscribe to ENDPOINT and print one record per line (escaped when binary), like kcat -C.
-    Tail(TailArgs),
-    /// Publish stdin lines as records to ENDPOINT (an adaptor's -b side), to try a pipeline without nginx.
-    Pub(PubArgs),
 }
 
 /// `zmq-adaptor tail`.
@@ -176,7 +263,7 @@ fn parse_args(argv: Vec<OsString>) -> Result<Cli, clap::Error> {
     Cli::try_parse_from(all)
 }
 
-fn run_tool(tool: Tool) -> ExitCode {
+fn run_tool(tool: Command) -> ExitCode {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         if let Err(e) = signal_hook::flag::register(sig, stop.clone()) {
@@ -185,7 +272,8 @@ fn run_tool(tool: Tool) -> ExitCode {
         }
     }
     let result = match tool {
-        Tool::Tail(t) => tools::tail(
+        Command::Keygen { path } => return keygen(&path),
+        Command::Tail(t) => tools::tail(
             &tools::TailOptions {
                 endpoint: t.endpoint,
                 topic: t.topic.into_bytes(),
@@ -196,7 +284,7 @@ fn run_tool(tool: Tool) -> ExitCode {
             &stop,
         )
         .map(|_| ()),
-        Tool::Pub(p) => tools::publish_lines(
+        Command::Pub(p) => tools::publish_lines(
             &tools::PubOptions {
                 endpoint: p.endpoint,
                 topic: p.topic.map(String::into_bytes),
@@ -282,8 +370,19 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => e.exit(),
     };
-    if let Some(tool) = cli.command {
-        return run_tool(tool);
+    if let Some(command) = cli.command {
+        return run_tool(command);
+    }
+    let security = match security_from(&cli) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("zmq-adaptor: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let ipc_mode = cli.ipc_mode.unwrap_or(security::DEFAULT_IPC_MODE);
+    if let Some(w) = cli.ipc_mode.and_then(security::world_writable_warning) {
+        eprintln!("zmq-adaptor: warning: {w}");
     }
     let ipc_group = match cli.ipc_group.as_deref().map(|g| (g, adaptor::group_id(g))) {
         Some((g, None)) => {
@@ -311,8 +410,9 @@ fn main() -> ExitCode {
             publish: cli.publish,
             listen_hwm: cli.listen_hwm,
             publish_hwm: cli.publish_hwm,
-            ipc_mode: cli.ipc_mode,
+            ipc_mode: Some(ipc_mode),
             ipc_group,
+            security,
             drain_timeout: Duration::from_secs_f64(cli.drain_timeout),
             backlog_records: cli.backlog_records.max(1),
             backlog_bytes: cli.backlog_bytes.max(1),
@@ -430,6 +530,30 @@ mod tests {
     }
 
     #[test]
+    fn repeatable_flags_accumulate_on_the_command_line_and_in_the_file() {
+        let argv = [
+            "zmq-adaptor",
+            "--allow",
+            "127.0.0.1",
+            "--allow",
+            "10.0.0.0/8",
+        ];
+        let c = parse_args(argv.map(OsString::from).to_vec()).unwrap();
+        assert_eq!(c.allow.len(), 2, "{:?}", c.allow);
+        let c = parse(
+            "allow = [\"127.0.0.1\", \"::1\", \"192.168.0.0/16\"]\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.allow.len(), 3, "{:?}", c.allow);
+        let e = parse("allow = [\"not-an-address\"]\n", &[]).unwrap_err();
+        assert!(
+            e.contains("zmq-adaptor.toml:1: invalid value 'not-an-address'"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn config_file_errors_name_the_line() {
         let e = parse(
             "publish = \"tcp://127.0.0.1:7001\"\nstats_interval = 5\n",
@@ -481,7 +605,7 @@ mod tests {
         .unwrap();
         assert!(matches!(
             c.command,
-            Some(Tool::Tail(TailArgs {
+            Some(Command::Tail(TailArgs {
                 json: true,
                 count: Some(3),
                 ..
@@ -495,7 +619,7 @@ mod tests {
         .unwrap();
         assert!(matches!(
             c.command,
-            Some(Tool::Pub(PubArgs { topic: Some(_), .. }))
+            Some(Command::Pub(PubArgs { topic: Some(_), .. }))
         ));
         assert!(parse_args(
             ["zmq-adaptor", "-d", "tail", "tcp://x:1"]
