@@ -40,7 +40,7 @@ static WATCH_TIMEOUT: AtomicPtr<()> = AtomicPtr::new(ptr::null_mut());
 /// Type of the timeout function given to [`watch_shutdown`].
 pub type ShutdownTimeoutFn = extern "C" fn() -> u32;
 
-/// Sets (or, with a NULL flag, clears) the host shutdown watch. See [`WATCH_FLAG`].
+/// Sets (or, with a NULL flag, clears) the host shutdown watch. See `WATCH_FLAG`.
 pub fn watch_shutdown(flag: *const usize, timeout: Option<ShutdownTimeoutFn>) {
     WATCH_TIMEOUT.store(
         timeout.map_or(ptr::null_mut(), |f| f as *mut ()),

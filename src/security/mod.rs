@@ -1,16 +1,16 @@
 //! Security: CURVE encryption and authentication for the adaptor's tcp sockets, a ZAP
 //! handler that decides who may connect, and safe defaults for IPC socket files.
 //!
-//! * [`cert`]: CURVE keys (Z85 text, 40 characters) and certificate files in ZeroMQ's
+//! * [`cert`](crate::security::cert): CURVE keys (Z85 text, 40 characters) and certificate files in ZeroMQ's
 //!   own format (`NAME.key` / `NAME.key_secret`, as czmq's `zcert` and pyzmq's
-//!   `zmq.auth.create_certificates` write them), [`keygen`] and the loaders.
-//! * [`zap`]: a ZAP handler (ZeroMQ RFC 27) admitting CURVE clients whose public key
+//!   `zmq.auth.create_certificates` write them), [`keygen`](crate::security::keygen) and the loaders.
+//! * [`zap`](crate::security::zap): a ZAP handler (ZeroMQ RFC 27) admitting CURVE clients whose public key
 //!   has a certificate in a directory (reloadable), or any CURVE client, restricted to
 //!   an address allow-list of CIDRs; refusals are counted and logged at most once a
 //!   second.
-//! * [`socket`]: one call to make a bound socket a CURVE server ([`apply_server`]) or a
-//!   connecting socket a CURVE client ([`apply_client`]).
-//! * [`ipc`]: refusal of squatted IPC socket paths and the default socket file mode.
+//! * [`socket`](crate::security::socket): one call to make a bound socket a CURVE server ([`apply_server`](crate::security::apply_server)) or a
+//!   connecting socket a CURVE client ([`apply_client`](crate::security::apply_client)).
+//! * [`ipc`](crate::security::ipc): refusal of squatted IPC socket paths and the default socket file mode.
 //!
 //! Secret keys never appear in `Debug` output or error messages.
 

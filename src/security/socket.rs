@@ -117,7 +117,7 @@ pub struct ProxySecurity {
     /// The adaptor's key pair: tcp sockets become CURVE servers. `None`: the address
     /// allow-list alone (NULL mechanism, no encryption).
     pub curve: Option<KeyPair>,
-    /// Who may connect; one [`Guard`] serves every proxy of the adaptor.
+    /// Who may connect; one [`Guard`](super::Guard) serves every proxy of the adaptor.
     pub guard: super::Guard,
 }
 

@@ -11,9 +11,9 @@
 //!    certificate in the client directory (`--curve-clients DIR`);
 //! 3. with CURVE off, NULL peers that passed 1 are admitted.
 //!
-//! Every refusal adds one to [`ZapHandler::auth_failures`] and is logged, at most one
+//! Every refusal adds one to [`Guard::auth_failures`] and is logged, at most one
 //! line a second (the next line says how many were not shown). ZAP runs only at
-//! handshake: [`ZapHandler::reload`] changes who may connect from then on, peers
+//! handshake: [`Guard::reload`] changes who may connect from then on, peers
 //! already connected stay connected.
 
 use super::cert::{load_client_dir, ClientKeyDir, PublicKey};
