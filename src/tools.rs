@@ -3,6 +3,7 @@
 //! a pipeline end to end without nginx).
 
 use crate::adaptor::render;
+use crate::security::{apply_client, ClientKeys};
 use std::io::{BufRead, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -19,6 +20,8 @@ pub struct TailOptions {
     pub json: bool,
     /// Stop after this many records.
     pub count: Option<u64>,
+    /// CURVE client keys, for an adaptor whose publish side requires CURVE.
+    pub curve: Option<ClientKeys>,
 }
 
 /// One received message as a line of `tail` output (without the newline).
@@ -66,6 +69,9 @@ pub fn tail(opts: &TailOptions, out: &mut dyn Write, stop: &AtomicBool) -> Resul
     sock.set_linger(0).map_err(|e| e.to_string())?;
     sock.set_rcvhwm(0).map_err(|e| e.to_string())?;
     sock.set_subscribe(&opts.topic).map_err(|e| e.to_string())?;
+    if let Some(k) = &opts.curve {
+        apply_client(&sock, k).map_err(|e| e.to_string())?;
+    }
     sock.connect(&opts.endpoint)
         .map_err(|e| format!("{}: {e}", opts.endpoint))?;
     let mut n = 0u64;
@@ -104,6 +110,8 @@ pub struct PubOptions {
     pub topic: Option<Vec<u8>>,
     /// How long to wait for the peer's subscription before giving up.
     pub wait: Duration,
+    /// CURVE client keys, for an endpoint that requires CURVE.
+    pub curve: Option<ClientKeys>,
 }
 
 /// Publishes every line of `input` (without its `\n`) as one record and returns how
@@ -118,6 +126,9 @@ pub fn publish_lines(opts: &PubOptions, input: &mut dyn BufRead) -> Result<u64, 
     let mut sock = ctx.socket(zmq::XPUB).map_err(|e| e.to_string())?;
     crate::zmq_util::set_xpub_nodrop(&mut sock).map_err(|e| e.to_string())?;
     sock.set_linger(5000).map_err(|e| e.to_string())?;
+    if let Some(k) = &opts.curve {
+        apply_client(&sock, k).map_err(|e| e.to_string())?;
+    }
     sock.connect(&opts.endpoint)
         .map_err(|e| format!("{}: {e}", opts.endpoint))?;
     let start = Instant::now();

@@ -259,3 +259,64 @@ fn metrics_process_section_build_info_and_open_peers() {
     drop(p);
     assert_eq!(a.term(Duration::from_secs(5)), Some(0));
 }
+
+#[test]
+fn tail_with_curve_keys_reads_a_curve_adaptor_and_an_unlisted_key_gets_nothing() {
+    let dir = tempdir();
+    let d = dir.path();
+    std::fs::create_dir(d.join("clients")).unwrap();
+    for name in ["server", "me", "stranger"] {
+        let out = Command::new(ADAPTOR)
+            .args(["keygen", d.join(name).to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    std::fs::copy(d.join("me.key"), d.join("clients/me.key")).unwrap();
+    let listen = ipc(d, "listen");
+    let publish = free_tcp();
+    let path = |n: &str| d.join(n).to_str().unwrap().to_string();
+    let mut a = spawn(&[
+        "-b",
+        &listen,
+        "-p",
+        &publish,
+        "--stats-interval",
+        "0",
+        "--curve-secret",
+        &path("server.key_secret"),
+        "--curve-clients",
+        &path("clients"),
+    ]);
+    let tail_as = |who: &str| {
+        spawn(&[
+            "tail",
+            &publish,
+            "--count",
+            "1",
+            "--curve-secret",
+            &path(&format!("{who}.key_secret")),
+            "--curve-server-key",
+            &path("server.key"),
+        ])
+    };
+    let (good, mut bad) = (tail_as("me"), tail_as("stranger"));
+    let (code, err) = run_pub(&listen, &[], b"over-curve\n");
+    assert_eq!(code, Some(0), "{err}");
+    let (code, out, err) = finish(good, Duration::from_secs(20));
+    assert_eq!((code, out.trim()), (Some(0), "over-curve"), "{err}");
+    assert_eq!(
+        bad.wait(Duration::from_millis(500)),
+        None,
+        "refused tail waits"
+    );
+    bad.kill9();
+    let (_, out, _) = finish(bad, Duration::from_secs(1));
+    assert_eq!(out, "", "an unlisted key receives nothing");
+    assert_eq!(a.term(Duration::from_secs(5)), Some(0));
+    let (_, _, err) = finish(a, Duration::from_secs(1));
+    assert!(
+        err.contains("refused"),
+        "the adaptor logs the refusal: {err}"
+    );
+}

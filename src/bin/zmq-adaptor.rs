@@ -223,6 +223,33 @@ struct TailArgs {
     /// Exit after N records.
     #[arg(long, value_name = "N")]
     count: Option<u64>,
+    #[command(flatten)]
+    curve: CurveClientArgs,
+}
+
+/// CURVE client options of `tail` and `pub`.
+#[derive(clap::Args, Debug)]
+struct CurveClientArgs {
+    /// Own CURVE certificate (NAME.key_secret from `zmq-adaptor keygen`); its public
+    /// key must be in the adaptor's --curve-clients directory.
+    #[arg(long, value_name = "FILE", requires = "curve_server_key")]
+    curve_secret: Option<PathBuf>,
+    /// The adaptor's public certificate (its NAME.key).
+    #[arg(long, value_name = "FILE", requires = "curve_secret")]
+    curve_server_key: Option<PathBuf>,
+}
+
+impl CurveClientArgs {
+    fn keys(&self) -> Result<Option<security::ClientKeys>, String> {
+        let (Some(secret), Some(server)) = (&self.curve_secret, &self.curve_server_key) else {
+            return Ok(None);
+        };
+        Ok(Some(security::ClientKeys {
+            server: security::load_public(server)
+                .map_err(|e| format!("--curve-server-key: {e}"))?,
+            keys: security::load_secret(secret).map_err(|e| format!("--curve-secret: {e}"))?,
+        }))
+    }
 }
 
 /// `zmq-adaptor pub`.
@@ -237,6 +264,8 @@ struct PubArgs {
     /// Seconds to wait for the peer before giving up.
     #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
     wait: f64,
+    #[command(flatten)]
+    curve: CurveClientArgs,
 }
 
 /// Parses `argv`; with `--config FILE` the file's flags are placed before the real
@@ -273,26 +302,32 @@ fn run_tool(tool: Command) -> ExitCode {
     }
     let result = match tool {
         Command::Keygen { path } => return keygen(&path),
-        Command::Tail(t) => tools::tail(
-            &tools::TailOptions {
-                endpoint: t.endpoint,
-                topic: t.topic.into_bytes(),
-                json: t.json,
-                count: t.count,
-            },
-            &mut std::io::stdout().lock(),
-            &stop,
-        )
-        .map(|_| ()),
-        Command::Pub(p) => tools::publish_lines(
-            &tools::PubOptions {
-                endpoint: p.endpoint,
-                topic: p.topic.map(String::into_bytes),
-                wait: Duration::from_secs_f64(p.wait.max(0.001)),
-            },
-            &mut std::io::stdin().lock(),
-        )
-        .map(|n| eprintln!("zmq-adaptor pub: {n} records sent")),
+        Command::Tail(t) => t.curve.keys().and_then(|curve| {
+            tools::tail(
+                &tools::TailOptions {
+                    endpoint: t.endpoint,
+                    topic: t.topic.into_bytes(),
+                    json: t.json,
+                    count: t.count,
+                    curve,
+                },
+                &mut std::io::stdout().lock(),
+                &stop,
+            )
+            .map(|_| ())
+        }),
+        Command::Pub(p) => p.curve.keys().and_then(|curve| {
+            tools::publish_lines(
+                &tools::PubOptions {
+                    endpoint: p.endpoint,
+                    topic: p.topic.map(String::into_bytes),
+                    wait: Duration::from_secs_f64(p.wait.max(0.001)),
+                    curve,
+                },
+                &mut std::io::stdin().lock(),
+            )
+            .map(|n| eprintln!("zmq-adaptor pub: {n} records sent"))
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
