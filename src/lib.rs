@@ -5,16 +5,22 @@
 //! * [`proxy`]: the adaptor's XSUB→XPUB forwarding proxy, steerable, with statistics.
 //! * [`ffi`]: the C ABI (`include/zmq_adaptor.h`).
 //! * [`adaptor`]: the gateway-node helper (`zmq-adaptor` binary) built on the proxy.
+//! * [`durable`], [`spool`]: the durable hand-off of the adaptor (record ids, the sink
+//!   interface, the disk spool). The NATS JetStream sink itself (`src/jetstream.rs`,
+//!   async-nats + tokio, feature `jetstream`) is compiled into the `zmq-adaptor`
+//!   binary only, never into the cdylib.
 
 pub mod adaptor;
 pub mod config;
 mod drainer;
+pub mod durable;
 pub mod error;
 pub mod ffi;
 pub mod logger;
 pub mod monitor;
 pub mod proxy;
 pub mod queue;
+pub mod spool;
 pub mod stats;
 mod zmq_util;
 

@@ -1,6 +1,11 @@
 //! `zmq-adaptor`: runs the usage-logging adaptor on a gateway node. Flags of the
 //! original `api-gateway-zmq-adaptor` keep their meaning.
 
+#[cfg(feature = "jetstream")]
+#[path = "../jetstream.rs"]
+#[allow(dead_code)]
+mod jetstream;
+
 use clap::Parser;
 use std::process::ExitCode;
 use std::time::Duration;
