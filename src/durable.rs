@@ -153,7 +153,11 @@ impl SinkStats {
             ("zmq_adaptor_spool_bytes", "", g(&self.spool_bytes)),
             ("zmq_adaptor_spool_records", "", g(&self.spool_records)),
             ("zmq_adaptor_spooled_total", "", g(&self.spooled)),
-            ("zmq_adaptor_spool_corrupt_total", "", g(&self.spool_corrupt)),
+            (
+                "zmq_adaptor_spool_corrupt_total",
+                "",
+                g(&self.spool_corrupt),
+            ),
             (
                 "zmq_adaptor_dropped_total",
                 "reason=\"spool_full\"",

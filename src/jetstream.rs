@@ -17,10 +17,6 @@
 //! * Order: records leave in the order they were offered, except that a record
 //!   whose publish failed is retried after those offered before the failure.
 
-use zmq_adaptor::durable::{
-    DurableRecord, DurableSink, RecordId, RefuseReason, Refused, ShutdownReport, SinkStats,
-};
-use zmq_adaptor::spool::{AppendError, Pos, Spool, SpoolOptions};
 use async_nats::jetstream::context::PublishError;
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::publish::PublishAck;
@@ -29,9 +25,9 @@ use async_nats::{ConnectErrorKind, ConnectOptions, Event};
 use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use futures_util::FutureExt;
-use std::future::IntoFuture;
 use std::collections::VecDeque;
 use std::fmt;
+use std::future::IntoFuture;
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,6 +35,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch, Notify};
+use zmq_adaptor::durable::{
+    DurableRecord, DurableSink, RecordId, RefuseReason, Refused, ShutdownReport, SinkStats,
+};
+use zmq_adaptor::spool::{AppendError, Pos, Spool, SpoolOptions};
 
 /// Settings of the JetStream sink (`--jetstream*`, `--spool*` flags).
 #[derive(Debug, Clone)]
@@ -168,7 +168,8 @@ fn check_subject(s: &str) -> Result<(), String> {
             !t.is_empty()
                 && t != "*"
                 && t != ">"
-                && t.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'*' && b != b'>')
+                && t.bytes()
+                    .all(|b| (0x21..=0x7e).contains(&b) && b != b'*' && b != b'>')
         });
     if ok {
         Ok(())
@@ -181,7 +182,7 @@ fn check_subject(s: &str) -> Result<(), String> {
 
 /// Records waiting for JetStream: the disk spool, or a bounded memory queue.
 enum Backlog {
-    Disk(Spool),
+    Disk(Box<Spool>),
     Memory {
         q: VecDeque<DurableRecord>,
         read: usize,
@@ -212,7 +213,7 @@ impl Backlog {
 
     fn next(&mut self) -> io::Result<Option<(DurableRecord, Pos)>> {
         match self {
-            Backlog::Disk(s) => s.next(),
+            Backlog::Disk(s) => s.read_next(),
             Backlog::Memory { q, read, .. } => {
                 let r = q.get(*read).cloned();
                 *read += r.is_some() as usize;
@@ -304,9 +305,13 @@ impl Shared {
 
     fn gauges(&self, b: &Backlog) {
         self.stats.spool_bytes.store(b.bytes(), Ordering::Relaxed);
-        self.stats.spool_records.store(b.records(), Ordering::Relaxed);
+        self.stats
+            .spool_records
+            .store(b.records(), Ordering::Relaxed);
         if let Backlog::Disk(s) = b {
-            self.stats.spool_corrupt.store(s.corrupt(), Ordering::Relaxed);
+            self.stats
+                .spool_corrupt
+                .store(s.corrupt(), Ordering::Relaxed);
         }
     }
 
@@ -359,6 +364,7 @@ fn connect_options(
 ) -> BoxFuture<'static, Result<ConnectOptions, StartError>> {
     let creds = opts.creds.clone();
     let timeout = opts.connect_timeout;
+    let url = opts.url.clone();
     async move {
         let mut o = match &creds {
             Some(p) => ConnectOptions::with_credentials_file(p.clone())
@@ -366,6 +372,12 @@ fn connect_options(
                 .map_err(|e| StartError::Credentials(format!("{}: {e}", p.display())))?,
             None => ConnectOptions::new(),
         };
+        if let Some((user, pass)) = url_userinfo(&url) {
+            o = match pass {
+                Some(pass) => o.user_and_password(user, pass),
+                None => o.token(user),
+            };
+        }
         o = o
             .name("zmq-adaptor")
             .connection_timeout(timeout)
@@ -399,6 +411,20 @@ fn connect_options(
         Ok(o)
     }
     .boxed()
+}
+
+/// `user[:password]@` of the first URL that has one (`nats://user:pass@host:4222`);
+/// a user without a password is a token.
+fn url_userinfo(urls: &str) -> Option<(String, Option<String>)> {
+    urls.split(',').find_map(|u| {
+        let rest = u.trim().split_once("://").map_or(u.trim(), |(_, r)| r);
+        let authority = rest.split('/').next()?;
+        let (info, _) = authority.rsplit_once('@')?;
+        match info.split_once(':') {
+            Some((user, pass)) => Some((user.to_string(), Some(pass.to_string()))),
+            None => Some((info.to_string(), None)),
+        }
+    })
 }
 
 async fn ensure_stream(ctx: &jetstream::Context, opts: &JetStreamOptions) -> Result<(), String> {
@@ -453,7 +479,11 @@ impl JetStreamSink {
     pub fn start(opts: JetStreamOptions) -> Result<JetStreamSink, StartError> {
         check_subject(&opts.subject).map_err(StartError::Options)?;
         let name = opts.stream_name();
-        if name.is_empty() || name.chars().any(|c| ".*>/\\".contains(c) || c.is_whitespace()) {
+        if name.is_empty()
+            || name
+                .chars()
+                .any(|c| ".*>/\\".contains(c) || c.is_whitespace())
+        {
             return Err(StartError::Options(format!(
                 "'{name}' is not a valid stream name"
             )));
@@ -480,7 +510,7 @@ impl JetStreamSink {
                         }
                     );
                 }
-                Backlog::Disk(spool)
+                Backlog::Disk(Box::new(spool))
             }
             None => Backlog::Memory {
                 q: VecDeque::new(),
@@ -553,7 +583,10 @@ impl JetStreamSink {
                 },
             }
         })?;
-        let ctx = context(client, &opts);
+        let ctx = {
+            let _in_runtime = rt.enter();
+            context(client, &opts)
+        };
         let (tx, rx) = mpsc::channel(opts.queue_records.max(1));
         let (stop, stop_rx) = watch::channel(None);
         let worker = Worker {
@@ -859,7 +892,12 @@ impl Worker {
     fn spill_queue(&mut self) {
         let sh = self.shared.clone();
         let mut b = None;
-        for rec in self.pending.take().into_iter().chain(std::iter::from_fn(|| self.rx.try_recv().ok())) {
+        for rec in self
+            .pending
+            .take()
+            .into_iter()
+            .chain(std::iter::from_fn(|| self.rx.try_recv().ok()))
+        {
             let guard = b.get_or_insert_with(|| sh.backlog());
             let _ = sh.spill(guard, rec);
         }
@@ -896,7 +934,10 @@ impl Worker {
             let left = grace.saturating_duration_since(Instant::now());
             match tokio::time::timeout(left, self.inflight.next()).await {
                 Ok(Some(res)) => {
-                    let src = self.srcs.pop_front().expect("source of an in-flight record");
+                    let src = self
+                        .srcs
+                        .pop_front()
+                        .expect("source of an in-flight record");
                     self.complete(src, res);
                 }
                 _ => break,
@@ -931,6 +972,13 @@ impl Worker {
         }
         sh.gauges(&b);
         let left = b.records();
+        // Close the spool (and release its lock) now: a new sink may open it.
+        *b = Backlog::Memory {
+            q: VecDeque::new(),
+            read: 0,
+            bytes: 0,
+            max: 0,
+        };
         ShutdownReport {
             acked: sh.stats.acked.load(Ordering::Relaxed),
             spooled: if sh.disk { left } else { 0 },
@@ -950,6 +998,12 @@ mod tests {
         assert_eq!(subject_for("usage", Some(b"billing")), "usage.billing");
         assert_eq!(subject_for("usage", Some(b"a.b *>\xff")), "usage.a_b____");
         assert_eq!(stream_name_for("gw.usage"), "GW_USAGE");
+        assert_eq!(
+            url_userinfo("nats://u:p@h:1"),
+            Some(("u".into(), Some("p".into())))
+        );
+        assert_eq!(url_userinfo("nats://tok@h:1"), Some(("tok".into(), None)));
+        assert_eq!(url_userinfo("nats://h:1,nats://h:2"), None);
         assert!(check_subject("gw.usage").is_ok());
         for bad in ["", "a..b", "a.*", "a.>", "a b", ".a"] {
             assert!(check_subject(bad).is_err(), "{bad}");

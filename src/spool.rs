@@ -311,10 +311,7 @@ impl Spool {
         if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             return Err(io::Error::new(
                 io::ErrorKind::WouldBlock,
-                format!(
-                    "spool {} is in use by another process",
-                    opts.dir.display()
-                ),
+                format!("spool {} is in use by another process", opts.dir.display()),
             ));
         }
         let mut ids: Vec<u64> = Vec::new();
@@ -498,7 +495,7 @@ impl Spool {
 
     /// The next record to replay and the position to acknowledge it with, in order;
     /// `None` when every spooled record has been handed out (since the last rewind).
-    pub fn next(&mut self) -> io::Result<Option<(DurableRecord, Pos)>> {
+    pub fn read_next(&mut self) -> io::Result<Option<(DurableRecord, Pos)>> {
         loop {
             let Some(idx) = self.segs.iter().position(|s| s.id == self.read.seg) else {
                 // The read segment is gone (acknowledged): continue at the first one.
@@ -554,7 +551,7 @@ impl Spool {
         }
     }
 
-    /// Acknowledges every record up to `pos` (the position [`Spool::next`] returned
+    /// Acknowledges every record up to `pos` (the position [`Spool::read_next`] returned
     /// with the record; records are acknowledged in order). Deletes segments that
     /// are then fully acknowledged.
     pub fn ack(&mut self, pos: Pos) -> io::Result<()> {
@@ -667,7 +664,7 @@ impl Spool {
         self.unacked
     }
 
-    /// Records not yet handed out by [`Spool::next`] since the last rewind.
+    /// Records not yet handed out by [`Spool::read_next`] since the last rewind.
     pub fn unread(&self) -> u64 {
         self.unread
     }
@@ -721,7 +718,7 @@ mod tests {
 
     fn drain(s: &mut Spool, ack: bool) -> Vec<DurableRecord> {
         let mut out = Vec::new();
-        while let Some((r, p)) = s.next().unwrap() {
+        while let Some((r, p)) = s.read_next().unwrap() {
             if ack {
                 s.ack(p).unwrap();
             }
@@ -770,7 +767,7 @@ mod tests {
             // Hand out 30, acknowledge 20, replay from the first unacked one.
             let mut last = None;
             for i in 0..30 {
-                let (r, p) = s.next().unwrap().unwrap();
+                let (r, p) = s.read_next().unwrap().unwrap();
                 assert_eq!(r, rec(i));
                 if i < 20 {
                     s.ack(p).unwrap();
@@ -779,7 +776,7 @@ mod tests {
             }
             assert!(last.is_some());
             s.rewind();
-            assert_eq!(s.next().unwrap().unwrap().0, rec(20));
+            assert_eq!(s.read_next().unwrap().unwrap().0, rec(20));
             // Dropped without a graceful close: like kill -9 after the last write.
         }
         let (mut s, r) = Spool::open(opts(d.path(), 1 << 20)).unwrap();

@@ -1,0 +1,533 @@
+//! The JetStream sink against a real `nats-server -js` (Debian package `nats-server`),
+//! started per test on a free 127.0.0.1 port with its own store directory, stopped by
+//! pid. The stream's content is read back with async-nats (ordered consumer).
+#![cfg(feature = "jetstream")]
+
+#[path = "../src/jetstream.rs"]
+#[allow(dead_code)]
+mod jetstream;
+
+mod common;
+use common::{tempdir, Proc};
+use futures_util::StreamExt;
+use jetstream::{JetStreamOptions, JetStreamSink, StartError};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use zmq_adaptor::durable::{DurableRecord, DurableSink, LocalIds, RefuseReason};
+use zmq_adaptor::spool::{FsyncPolicy, SpoolOptions};
+
+/// A `nats-server -js` on 127.0.0.1:port with store `dir`.
+struct Nats {
+    proc: Option<Proc>,
+    port: u16,
+    dir: PathBuf,
+    extra: Vec<String>,
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+impl Nats {
+    fn start(dir: &Path) -> Nats {
+        Nats::start_with(dir, &[])
+    }
+
+    fn start_with(dir: &Path, extra: &[&str]) -> Nats {
+        let mut n = Nats {
+            proc: None,
+            port: free_port(),
+            dir: dir.to_path_buf(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        n.up();
+        n
+    }
+
+    /// (Re)starts the server on the same port and store.
+    fn up(&mut self) {
+        assert!(self.proc.is_none());
+        std::fs::create_dir_all(&self.dir).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("nats-server.log"))
+            .unwrap();
+        let child = Command::new("nats-server")
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(self.dir.join("store"))
+            .args(&self.extra)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("nats-server runs (apt package nats-server; scripts/deps.sh test)");
+        self.proc = Some(Proc(child));
+        let t = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "nats-server did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the server (SIGTERM, bounded wait, then SIGKILL).
+    fn down(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            if p.term(Duration::from_secs(5)).is_none() {
+                p.kill9();
+            }
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Every message of `stream`: `Nats-Msg-Id` → (count, subjects seen).
+fn read_stream(url: &str, stream: &str) -> HashMap<String, (u32, String)> {
+    rt().block_on(async {
+        let client = async_nats::connect(url).await.expect("connect");
+        let js = async_nats::jetstream::new(client);
+        let mut st = js.get_stream(stream).await.expect("stream exists");
+        let n = st.info().await.unwrap().state.messages;
+        let mut out: HashMap<String, (u32, String)> = HashMap::new();
+        if n == 0 {
+            return out;
+        }
+        let consumer = st
+            .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default())
+            .await
+            .unwrap();
+        let mut msgs = consumer.messages().await.unwrap();
+        let mut seen = 0;
+        while seen < n {
+            let m = tokio::time::timeout(Duration::from_secs(10), msgs.next())
+                .await
+                .expect("stream read stalled")
+                .expect("message")
+                .expect("message ok");
+            let id = m
+                .headers
+                .as_ref()
+                .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
+                .map(|v| v.as_str().to_string())
+                .unwrap_or_else(|| panic!("no Nats-Msg-Id: {:?} {:?}", m.subject, m.headers));
+            let e = out.entry(id).or_insert((0, m.subject.to_string()));
+            e.0 += 1;
+            seen += 1;
+        }
+        out
+    })
+}
+
+/// Asserts the stream holds each of `expect` ids exactly once and nothing else.
+fn assert_exactly_once(url: &str, stream: &str, expect: &[String]) {
+    let got = read_stream(url, stream);
+    let dups = got.values().filter(|(c, _)| *c > 1).count();
+    assert_eq!(dups, 0, "duplicate ids in the stream");
+    let missing = expect.iter().filter(|id| !got.contains_key(*id)).count();
+    assert_eq!(missing, 0, "ids missing from the stream");
+    assert_eq!(got.len(), expect.len(), "unexpected ids in the stream");
+}
+
+fn record(ids: &LocalIds, i: usize, topic: bool) -> DurableRecord {
+    DurableRecord {
+        id: ids.next_id(),
+        topic: topic.then(|| b"billing".to_vec()),
+        body: format!(
+            "{{\"req\":{i},\"api\":\"/v1/things\",\"status\":200,\"bytes\":{}}}",
+            i * 7
+        )
+        .into_bytes(),
+    }
+}
+
+fn opts(url: &str, subject: &str) -> JetStreamOptions {
+    let mut o = JetStreamOptions::new(url, subject);
+    o.ack_timeout = Duration::from_secs(2);
+    o
+}
+
+fn spool(dir: &Path, max: u64) -> SpoolOptions {
+    SpoolOptions {
+        dir: dir.to_path_buf(),
+        max_bytes: max,
+        segment_bytes: 0,
+        fsync: FsyncPolicy::Interval(Duration::from_millis(100)),
+    }
+}
+
+/// Waits (bounded) until `f` holds.
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Offers every record, counting refusals (the sink never blocks the caller).
+fn offer_all(sink: &JetStreamSink, recs: Vec<DurableRecord>) -> usize {
+    recs.into_iter()
+        .filter(|r| sink.offer(r.clone()).is_err())
+        .count()
+}
+
+#[test]
+fn hundred_thousand_records_exactly_once() {
+    let d = tempdir();
+    let nats = Nats::start(&d.path().join("nats"));
+    let sink = JetStreamSink::start(opts(&nats.url(), "usage.gw")).expect("start");
+    let ids = LocalIds::with("node-a".into(), 4242, 1);
+    let recs: Vec<_> = (0..100_000).map(|i| record(&ids, i, i % 10 == 0)).collect();
+    let expect: Vec<String> = recs.iter().map(|r| r.id.to_string()).collect();
+    let t = Instant::now();
+    assert_eq!(offer_all(&sink, recs), 0);
+    let stats = sink.stats();
+    wait_for("100k acks", Duration::from_secs(30), || {
+        stats.acked.load(Ordering::Relaxed) == 100_000
+    });
+    eprintln!("100k records acked in {:?}", t.elapsed());
+    let rep = sink.shutdown(Duration::from_secs(5));
+    assert_eq!((rep.acked, rep.spooled, rep.lost), (100_000, 0, 0));
+    assert!(stats.published.load(Ordering::Relaxed) >= 100_000);
+    assert_exactly_once(&nats.url(), "USAGE_GW", &expect);
+    // Records with a topic went to SUBJECT.TOPIC, the others to SUBJECT.
+    let got = read_stream(&nats.url(), "USAGE_GW");
+    let on_topic = got
+        .values()
+        .filter(|(_, s)| s == "usage.gw.billing")
+        .count();
+    let plain = got.values().filter(|(_, s)| s == "usage.gw").count();
+    assert_eq!((on_topic, plain), (10_000, 90_000));
+}
+
+#[test]
+fn nats_restart_mid_run_loses_nothing_and_stores_once() {
+    let d = tempdir();
+    let mut nats = Nats::start(&d.path().join("nats"));
+    let mut o = opts(&nats.url(), "usage");
+    o.spool = Some(spool(&d.path().join("spool"), 256 << 20));
+    let sink = JetStreamSink::start(o).expect("start");
+    let stats = sink.stats();
+    let ids = LocalIds::with("node-b".into(), 7, 2);
+    let recs: Vec<_> = (0..100_000).map(|i| record(&ids, i, false)).collect();
+    let expect: Vec<String> = recs.iter().map(|r| r.id.to_string()).collect();
+    let mut it = recs.into_iter();
+    // A steady input: 10k records every 100 ms, the server gone for 5 s in between.
+    let mut refused = 0;
+    for round in 0..10 {
+        for r in it.by_ref().take(10_000) {
+            refused += sink.offer(r).is_err() as usize;
+        }
+        if round == 3 {
+            nats.down();
+            let down = Instant::now();
+            for r in it.by_ref().take(20_000) {
+                refused += sink.offer(r).is_err() as usize;
+            }
+            std::thread::sleep(Duration::from_secs(5).saturating_sub(down.elapsed()));
+            nats.up();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for r in it {
+        refused += sink.offer(r).is_err() as usize;
+    }
+    assert_eq!(refused, 0);
+    wait_for(
+        "all acked after the restart",
+        Duration::from_secs(30),
+        || stats.acked.load(Ordering::Relaxed) == 100_000,
+    );
+    let rep = sink.shutdown(Duration::from_secs(5));
+    assert_eq!((rep.acked, rep.spooled), (100_000, 0));
+    assert!(
+        stats.spooled.load(Ordering::Relaxed) > 0,
+        "the outage went to the spool"
+    );
+    assert_eq!(stats.spool_records.load(Ordering::Relaxed), 0);
+    assert_exactly_once(&nats.url(), "USAGE", &expect);
+}
+
+#[test]
+fn graceful_sink_restart_while_nats_down_delivers_spool() {
+    let d = tempdir();
+    let mut nats = Nats::start(&d.path().join("nats"));
+    // Create the stream, then take the server away.
+    JetStreamSink::start(opts(&nats.url(), "usage"))
+        .unwrap()
+        .shutdown(Duration::from_secs(1));
+    nats.down();
+    let url = nats.url();
+    let mk = || {
+        let mut o = opts(&url, "usage");
+        o.spool = Some(spool(&d.path().join("spool"), 64 << 20));
+        o
+    };
+    let ids = LocalIds::with("node-c".into(), 9, 3);
+    let recs: Vec<_> = (0..20_000).map(|i| record(&ids, i, i % 2 == 0)).collect();
+    let expect: Vec<String> = recs.iter().map(|r| r.id.to_string()).collect();
+    let sink = JetStreamSink::start(mk()).expect("starts although the server is down");
+    assert_eq!(offer_all(&sink, recs), 0);
+    let rep = sink.shutdown(Duration::from_secs(2));
+    assert_eq!((rep.acked, rep.spooled, rep.lost), (0, 20_000, 0));
+    // Restarted, still without a server: the spool is there, nothing goes anywhere.
+    let sink = JetStreamSink::start(mk()).unwrap();
+    assert_eq!(sink.stats().spool_records.load(Ordering::Relaxed), 20_000);
+    std::thread::sleep(Duration::from_millis(300));
+    nats.up();
+    let stats = sink.stats();
+    wait_for("spool replayed", Duration::from_secs(20), || {
+        stats.acked.load(Ordering::Relaxed) == 20_000
+    });
+    assert_eq!(stats.spool_records.load(Ordering::Relaxed), 0);
+    drop(sink);
+    assert_exactly_once(&nats.url(), "USAGE", &expect);
+}
+
+/// Helper process of `killed_sink_while_nats_down_delivers_spool` (runs only with
+/// `JS_CHILD_URL` set): spools records for a server that is down, says so, waits to be
+/// killed.
+#[test]
+#[ignore = "helper process, started by killed_sink_while_nats_down_delivers_spool"]
+fn child_sink_process() {
+    let Ok(url) = std::env::var("JS_CHILD_URL") else {
+        return;
+    };
+    let dir = PathBuf::from(std::env::var("JS_CHILD_SPOOL").unwrap());
+    let n: usize = std::env::var("JS_CHILD_N").unwrap().parse().unwrap();
+    let mut o = opts(&url, "usage");
+    o.spool = Some(spool(&dir, 64 << 20));
+    let sink = JetStreamSink::start(o).unwrap();
+    let ids = LocalIds::with("node-d".into(), 11, 4);
+    let recs: Vec<_> = (0..n).map(|i| record(&ids, i, false)).collect();
+    assert_eq!(offer_all(&sink, recs), 0);
+    let stats = sink.stats();
+    wait_for("spooled", Duration::from_secs(20), || {
+        stats.spool_records.load(Ordering::Relaxed) == n as u64
+    });
+    println!("SPOOLED {n}");
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+#[test]
+fn killed_sink_while_nats_down_delivers_spool() {
+    let d = tempdir();
+    let mut nats = Nats::start(&d.path().join("nats"));
+    JetStreamSink::start(opts(&nats.url(), "usage"))
+        .unwrap()
+        .shutdown(Duration::from_secs(1));
+    nats.down();
+    let spool_dir = d.path().join("spool");
+    let n = 20_000;
+    let mut child = Proc(
+        Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "child_sink_process",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("JS_CHILD_URL", nats.url())
+            .env("JS_CHILD_SPOOL", &spool_dir)
+            .env("JS_CHILD_N", n.to_string())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(d.path().join("child.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let out = child.0.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            // The harness prints "test child_sink_process ... " before it.
+            if let Some(i) = l.find("SPOOLED") {
+                let _ = tx.send(l[i..].to_string());
+            }
+        }
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(25))
+        .unwrap_or_else(|_| {
+            panic!(
+                "child did not spool: {}",
+                std::fs::read_to_string(d.path().join("child.log")).unwrap_or_default()
+            )
+        });
+    assert_eq!(line, format!("SPOOLED {n}"));
+    child.kill9();
+    nats.up();
+    let mut o = opts(&nats.url(), "usage");
+    o.spool = Some(spool(&spool_dir, 64 << 20));
+    let sink = JetStreamSink::start(o).expect("restart on the killed sink's spool");
+    let stats = sink.stats();
+    wait_for("spool replayed", Duration::from_secs(20), || {
+        stats.acked.load(Ordering::Relaxed) == n as u64
+    });
+    drop(sink);
+    let ids = LocalIds::with("node-d".into(), 11, 4);
+    let expect: Vec<String> = (0..n).map(|_| ids.next_id().to_string()).collect();
+    assert_exactly_once(&nats.url(), "USAGE", &expect);
+}
+
+#[test]
+fn full_spool_refuses_and_counts() {
+    let d = tempdir();
+    let mut nats = Nats::start(&d.path().join("nats"));
+    JetStreamSink::start(opts(&nats.url(), "usage"))
+        .unwrap()
+        .shutdown(Duration::from_secs(1));
+    nats.down();
+    let mut o = opts(&nats.url(), "usage");
+    o.spool = Some(spool(&d.path().join("spool"), 256 << 10));
+    let sink = JetStreamSink::start(o).unwrap();
+    let ids = LocalIds::with("node-e".into(), 1, 5);
+    let mut kept = Vec::new();
+    let mut refused = 0u64;
+    for i in 0..10_000 {
+        let r = record(&ids, i, false);
+        let id = r.id.to_string();
+        match sink.offer(r) {
+            Ok(()) => kept.push(id),
+            Err(e) => {
+                assert_eq!(e.reason, RefuseReason::SpoolFull);
+                refused += 1;
+            }
+        }
+    }
+    let stats = sink.stats();
+    assert!(refused > 5_000, "refused {refused}");
+    assert_eq!(stats.dropped_spool_full.load(Ordering::Relaxed), refused);
+    assert!(stats.spool_bytes.load(Ordering::Relaxed) <= 256 << 10);
+    assert!(sink.stats().prometheus().contains(&format!(
+        "zmq_adaptor_dropped_total{{reason=\"spool_full\"}} {refused}"
+    )));
+    // What was kept arrives once the server is back.
+    nats.up();
+    wait_for("kept records acked", Duration::from_secs(20), || {
+        stats.acked.load(Ordering::Relaxed) == kept.len() as u64
+    });
+    drop(sink);
+    assert_exactly_once(&nats.url(), "USAGE", &kept);
+}
+
+#[test]
+fn corrupt_spool_tail_is_skipped_and_counted() {
+    let d = tempdir();
+    let mut nats = Nats::start(&d.path().join("nats"));
+    JetStreamSink::start(opts(&nats.url(), "usage"))
+        .unwrap()
+        .shutdown(Duration::from_secs(1));
+    nats.down();
+    let spool_dir = d.path().join("spool");
+    let url = nats.url();
+    let mk = || {
+        let mut o = opts(&url, "usage");
+        o.spool = Some(spool(&spool_dir, 64 << 20));
+        o
+    };
+    let ids = LocalIds::with("node-f".into(), 2, 6);
+    let recs: Vec<_> = (0..1000).map(|i| record(&ids, i, false)).collect();
+    let expect: Vec<String> = recs[..999].iter().map(|r| r.id.to_string()).collect();
+    let sink = JetStreamSink::start(mk()).unwrap();
+    assert_eq!(offer_all(&sink, recs), 0);
+    assert_eq!(sink.shutdown(Duration::from_secs(1)).spooled, 1000);
+    drop(sink);
+    // Tear the last record: cut its last 10 bytes, as a crash mid-write would.
+    let seg = std::fs::read_dir(&spool_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .filter(|p| std::fs::metadata(p).unwrap().len() > 0)
+        .max()
+        .unwrap();
+    let len = std::fs::metadata(&seg).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .unwrap()
+        .set_len(len - 10)
+        .unwrap();
+    nats.up();
+    let sink = JetStreamSink::start(mk()).expect("a torn spool opens");
+    let stats = sink.stats();
+    assert_eq!(stats.spool_corrupt.load(Ordering::Relaxed), 1);
+    assert!(sink
+        .stats()
+        .prometheus()
+        .contains("zmq_adaptor_spool_corrupt_total 1"));
+    wait_for("intact records acked", Duration::from_secs(20), || {
+        stats.acked.load(Ordering::Relaxed) == 999
+    });
+    drop(sink);
+    assert_exactly_once(&nats.url(), "USAGE", &expect);
+}
+
+#[test]
+fn bad_url_stream_and_credentials_are_clear_start_errors() {
+    let d = tempdir();
+    let err = |o: JetStreamOptions| match JetStreamSink::start(o) {
+        Ok(_) => panic!("started"),
+        Err(e) => e,
+    };
+    let e = err(opts("nats://127.0.0.1:notaport", "usage"));
+    assert!(matches!(e, StartError::Options(_)), "{e}");
+    assert!(e.to_string().contains("bad server URL"), "{e}");
+    let e = err(opts("nats://127.0.0.1:4222", "usage.*"));
+    assert!(e.to_string().contains("not a valid subject"), "{e}");
+    let mut o = opts("nats://127.0.0.1:4222", "usage");
+    o.creds = Some(d.path().join("missing.creds"));
+    let e = err(o);
+    assert!(matches!(e, StartError::Credentials(_)), "{e}");
+    assert!(e.to_string().contains("missing.creds"), "{e}");
+
+    // A server that wants a user and password refuses a client without them.
+    let nats = Nats::start_with(
+        &d.path().join("nats"),
+        &["--user", "gw", "--pass", "s3cret"],
+    );
+    let e = err(opts(&nats.url(), "usage"));
+    assert!(matches!(e, StartError::Credentials(_)), "{e}");
+    assert!(e.to_string().contains("authorization violation"), "{e}");
+    let good = format!("nats://gw:s3cret@127.0.0.1:{}", nats.port);
+    // No stream and --jetstream-no-create: a clear error, not a silent spool.
+    let mut o = opts(&good, "usage");
+    o.create_stream = false;
+    let e = err(o);
+    assert!(matches!(e, StartError::Stream(_)), "{e}");
+    assert!(e.to_string().contains("--jetstream-no-create"), "{e}");
+    // And with the right user it starts and creates the stream.
+    JetStreamSink::start(opts(&good, "usage"))
+        .expect("starts")
+        .shutdown(Duration::from_secs(1));
+}
