@@ -38,7 +38,7 @@ use tokio::sync::{mpsc, watch, Notify};
 use zmq_adaptor::durable::{
     DurableRecord, DurableSink, RecordId, RefuseReason, Refused, ShutdownReport, SinkStats,
 };
-use zmq_adaptor::spool::{AppendError, Pos, Spool, SpoolOptions};
+use zmq_adaptor::spool::{parse_size, AppendError, FsyncPolicy, Pos, Spool, SpoolOptions};
 
 /// Settings of the JetStream sink (`--jetstream*`, `--spool*` flags).
 #[derive(Debug, Clone)]
@@ -93,6 +93,69 @@ impl JetStreamOptions {
         self.stream
             .clone()
             .unwrap_or_else(|| stream_name_for(&self.subject))
+    }
+}
+
+/// The `zmq-adaptor` flags of the JetStream sink and its spool (flattened into the
+/// binary's command line).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct JetStreamArgs {
+    /// NATS server URL(s) (comma-separated; `nats://user:pass@host:4222` accepted):
+    /// every record is also published to JetStream.
+    #[arg(long = "jetstream", value_name = "URL", requires = "jetstream_subject")]
+    pub jetstream: Option<String>,
+    /// Subject records are published on; records with a topic go to SUBJECT.TOPIC.
+    #[arg(long, value_name = "SUBJECT", requires = "jetstream")]
+    pub jetstream_subject: Option<String>,
+    /// Stream name (default: the subject upper-cased, '.' → '_').
+    #[arg(long, value_name = "NAME", requires = "jetstream")]
+    pub jetstream_stream: Option<String>,
+    /// NATS credentials file (JWT + nkey seed).
+    #[arg(long, value_name = "FILE", requires = "jetstream")]
+    pub jetstream_creds: Option<PathBuf>,
+    /// Do not create the stream when it is missing (fail at start instead).
+    #[arg(long, requires = "jetstream")]
+    pub jetstream_no_create: bool,
+    /// Directory of the disk spool, where records wait while JetStream is unreachable
+    /// or slower than the input (kept across restarts). Without it, a 64 MiB memory
+    /// backlog is used and lost on exit.
+    #[arg(long, value_name = "DIR", requires = "jetstream")]
+    pub spool: Option<PathBuf>,
+    /// Bound of the spool (or memory backlog) in bytes: 512M, 4G, …; records past it
+    /// are dropped and counted (reason spool_full).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, requires = "jetstream")]
+    pub spool_max_bytes: Option<u64>,
+    /// When the spool is forced to disk: always (every record), interval (every
+    /// 100 ms; interval:DURATION), never (kernel writeback).
+    #[arg(
+        long,
+        value_name = "POLICY",
+        default_value = "interval",
+        requires = "spool"
+    )]
+    pub spool_fsync: FsyncPolicy,
+}
+
+impl JetStreamArgs {
+    /// The sink's options, or `None` without `--jetstream`.
+    pub fn options(&self) -> Option<JetStreamOptions> {
+        let url = self.jetstream.clone()?;
+        let mut o = JetStreamOptions::new(url, self.jetstream_subject.clone().unwrap_or_default());
+        o.stream = self.jetstream_stream.clone();
+        o.creds = self.jetstream_creds.clone();
+        o.create_stream = !self.jetstream_no_create;
+        if let Some(max) = self.spool_max_bytes {
+            o.memory_backlog_bytes = max;
+        }
+        o.spool = self.spool.as_ref().map(|d| {
+            let mut so = SpoolOptions::new(d);
+            if let Some(max) = self.spool_max_bytes {
+                so.max_bytes = max;
+            }
+            so.fsync = self.spool_fsync;
+            so
+        });
+        Some(o)
     }
 }
 
@@ -990,6 +1053,67 @@ impl Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        js: JetStreamArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<Option<JetStreamOptions>, String> {
+        use clap::Parser;
+        Cli::try_parse_from(std::iter::once("zmq-adaptor").chain(args.iter().copied()))
+            .map(|c| c.js.options())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn flags() {
+        assert!(parse(&[]).unwrap().is_none());
+        let o = parse(&[
+            "--jetstream",
+            "nats://h:4222",
+            "--jetstream-subject",
+            "usage",
+            "--jetstream-stream",
+            "U",
+            "--jetstream-no-create",
+            "--spool",
+            "/var/spool/zmq",
+            "--spool-max-bytes",
+            "512M",
+            "--spool-fsync",
+            "always",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (o.url.as_str(), o.subject.as_str()),
+            ("nats://h:4222", "usage")
+        );
+        assert_eq!(o.stream_name(), "U");
+        assert!(!o.create_stream);
+        let so = o.spool.unwrap();
+        assert_eq!((so.max_bytes, so.fsync), (512 << 20, FsyncPolicy::Always));
+        assert!(
+            parse(&["--jetstream", "nats://h"]).is_err(),
+            "subject required"
+        );
+        assert!(
+            parse(&["--spool", "/tmp/x"]).is_err(),
+            "spool needs --jetstream"
+        );
+        let e = parse(&[
+            "--jetstream",
+            "nats://h",
+            "--jetstream-subject",
+            "u",
+            "--spool-max-bytes",
+            "lots",
+        ])
+        .unwrap_err();
+        assert!(e.contains("512M"), "{e}");
+    }
 
     #[test]
     fn subjects_and_names() {

@@ -55,6 +55,13 @@ pub enum FsyncPolicy {
     Never,
 }
 
+impl Default for FsyncPolicy {
+    /// `interval` (100 ms).
+    fn default() -> Self {
+        FsyncPolicy::Interval(DEFAULT_FSYNC_INTERVAL)
+    }
+}
+
 impl FromStr for FsyncPolicy {
     type Err = String;
     /// `always`, `interval` (100 ms), `interval:250ms`, or `never`.

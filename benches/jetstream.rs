@@ -1,0 +1,307 @@
+//! JetStream sink benchmark: records/s into a real `nats-server -js` (file storage,
+//! on this machine) and CPU per record, on the adaptor side (the `offer` calls plus the
+//! sink's thread: this process) and on the server side (nats-server's process clock).
+//!
+//! Scenarios, one run each, in one process against one server:
+//! * `queue`: no spool; records offered as fast as `offer` takes them (a full
+//!   in-memory queue spills to the memory backlog), until every one is acked;
+//! * `spool`: the same with a disk spool (`interval` fsync): what the queue cannot
+//!   take goes through the spool;
+//! * `spool-append`: the server is down; records go to the spool only (`interval`,
+//!   then `always` fsync on 1/400 of the records);
+//! * `replay`: the server comes back; the spool is replayed until all are acked.
+//!
+//! Run with `cargo bench --bench jetstream`. Knobs: `JS_BENCH_N` (records per scenario,
+//! default 200,000), `JS_BENCH_SIZE` (record bytes, default 200).
+#![cfg(feature = "jetstream")]
+
+#[path = "../src/jetstream.rs"]
+#[allow(dead_code)]
+mod jetstream;
+
+use jetstream::{JetStreamOptions, JetStreamSink};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use zmq_adaptor::durable::{DurableRecord, DurableSink, LocalIds};
+use zmq_adaptor::spool::{FsyncPolicy, SpoolOptions};
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// User + system CPU of process `pid` in µs (/proc/<pid>/stat).
+fn process_cpu_us(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| f.get(i).and_then(|v| v.parse::<f64>().ok()))
+        .sum();
+    // SAFETY: sysconf only reads a system constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    ticks * 1e6 / hz
+}
+
+/// User + system CPU of this process in µs.
+fn self_cpu_us() -> f64 {
+    // SAFETY: getrusage writes into the zeroed struct we pass.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to a rusage struct.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+struct Server {
+    child: Option<Child>,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl Server {
+    fn up(&mut self) {
+        let child = Command::new("nats-server")
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(self.dir.join("store"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server (apt package nats-server)");
+        self.child = Some(child);
+        let t = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "nats-server did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    fn down(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: kill with a pid we own and a valid signal.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_secs(5) {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+    fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.id())
+    }
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+fn records(ids: &LocalIds, n: u64, size: usize) -> Vec<DurableRecord> {
+    (0..n)
+        .map(|i| {
+            let mut body =
+                format!("{{\"req\":{i},\"api\":\"/v1/things\",\"status\":200}}").into_bytes();
+            body.resize(size, b' ');
+            DurableRecord {
+                id: ids.next_id(),
+                topic: None,
+                body,
+            }
+        })
+        .collect()
+}
+
+struct Row {
+    name: &'static str,
+    n: u64,
+    secs: f64,
+    self_us: f64,
+    server_us: f64,
+    note: String,
+}
+
+fn spool_opts(dir: &Path, fsync: FsyncPolicy) -> SpoolOptions {
+    SpoolOptions {
+        dir: dir.to_path_buf(),
+        max_bytes: 4 << 30,
+        segment_bytes: 0,
+        fsync,
+    }
+}
+
+/// Offers `recs` and waits until `acked` reaches `target`; returns the row.
+fn run(
+    name: &'static str,
+    srv: &Server,
+    sink: &JetStreamSink,
+    recs: Vec<DurableRecord>,
+    target: u64,
+) -> Row {
+    let n = recs.len() as u64;
+    let stats = sink.stats();
+    let (c0, s0, t0) = (self_cpu_us(), process_cpu_us(srv.pid()), Instant::now());
+    for r in recs {
+        sink.offer(r).expect("offer");
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stats.acked.load(Ordering::Relaxed) < target {
+        assert!(Instant::now() < deadline, "{name}: not all acked");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    Row {
+        name,
+        n,
+        secs,
+        self_us: self_cpu_us() - c0,
+        server_us: process_cpu_us(srv.pid()) - s0,
+        note: format!(
+            "spooled {}, retries {}",
+            stats.spooled.load(Ordering::Relaxed),
+            stats.retries.load(Ordering::Relaxed)
+        ),
+    }
+}
+
+fn main() {
+    let n = env_u64("JS_BENCH_N", 200_000);
+    let size = env_u64("JS_BENCH_SIZE", 200) as usize;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut srv = Server {
+        child: None,
+        port,
+        dir: dir.path().join("nats"),
+    };
+    srv.up();
+    let ids = LocalIds::new();
+    let mut rows = Vec::new();
+
+    let sink = JetStreamSink::start(JetStreamOptions::new(srv.url(), "bench.q")).expect("start");
+    rows.push(run("queue", &srv, &sink, records(&ids, n, size), n));
+    drop(sink);
+
+    let mut o = JetStreamOptions::new(srv.url(), "bench.s");
+    o.spool = Some(spool_opts(
+        &dir.path().join("spool1"),
+        FsyncPolicy::default(),
+    ));
+    let sink = JetStreamSink::start(o).expect("start");
+    rows.push(run("spool", &srv, &sink, records(&ids, n, size), n));
+    drop(sink);
+
+    // Server down: spool only.
+    let mut o = JetStreamOptions::new(srv.url(), "bench.r");
+    JetStreamSink::start(o.clone())
+        .expect("stream")
+        .shutdown(Duration::from_secs(1));
+    srv.down();
+    for (name, fsync, n) in [
+        ("spool-append (interval)", FsyncPolicy::default(), n),
+        (
+            "spool-append (always)",
+            FsyncPolicy::Always,
+            (n / 400).max(100),
+        ),
+    ] {
+        let d = dir.path().join(format!("spool-{}", rows.len()));
+        o.spool = Some(spool_opts(&d, fsync));
+        let sink = JetStreamSink::start(o.clone()).expect("start");
+        let stats = sink.stats();
+        let recs = records(&ids, n, size);
+        let (c0, t0) = (self_cpu_us(), Instant::now());
+        for r in recs {
+            sink.offer(r).expect("offer");
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        let self_us = self_cpu_us() - c0;
+        assert_eq!(stats.spool_records.load(Ordering::Relaxed), n);
+        rows.push(Row {
+            name,
+            n,
+            secs,
+            self_us,
+            server_us: 0.0,
+            note: format!(
+                "{} MiB on disk",
+                stats.spool_bytes.load(Ordering::Relaxed) >> 20
+            ),
+        });
+        sink.shutdown(Duration::from_secs(1));
+    }
+    // Replay the first (interval) spool.
+    let d = dir.path().join("spool-2");
+    o.spool = Some(spool_opts(&d, FsyncPolicy::default()));
+    srv.up();
+    let (c0, t0) = (self_cpu_us(), Instant::now());
+    let s0 = process_cpu_us(srv.pid());
+    let sink = JetStreamSink::start(o).expect("start");
+    let stats = sink.stats();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stats.acked.load(Ordering::Relaxed) < n {
+        assert!(Instant::now() < deadline, "replay: not all acked");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    rows.push(Row {
+        name: "replay",
+        n,
+        secs: t0.elapsed().as_secs_f64(),
+        self_us: self_cpu_us() - c0,
+        server_us: process_cpu_us(srv.pid()) - s0,
+        note: format!("spool left {}", stats.spool_records.load(Ordering::Relaxed)),
+    });
+    drop(sink);
+
+    println!(
+        "\nJetStream sink, {n} records of {size} bytes, nats-server {} on 127.0.0.1 (file store)\n",
+        Command::new("nats-server")
+            .arg("--version")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    );
+    println!("| scenario | records | records/s | adaptor-side CPU µs/record | nats-server CPU µs/record | notes |");
+    println!("|---|---:|---:|---:|---:|---|");
+    for r in rows {
+        println!(
+            "| {} | {} | {:.0} | {:.2} | {} | {} |",
+            r.name,
+            r.n,
+            r.n as f64 / r.secs,
+            r.self_us / r.n as f64,
+            if r.server_us > 0.0 {
+                format!("{:.2}", r.server_us / r.n as f64)
+            } else {
+                "—".into()
+            },
+            r.note
+        );
+    }
+}
