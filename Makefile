@@ -8,14 +8,20 @@ PREFIX ?= /usr/local
 REL := target/release
 CARGO ?= cargo
 
-.PHONY: deps build demo test test-cargo test-nginx check-header lint bench install clean
+.PHONY: deps build module demo test test-cargo test-nginx check-header lint bench install clean
 
 deps:
 	scripts/deps.sh
 
 build: deps
 	$(CARGO) build --release --workspace --bins --lib
-	cp $(REL)/libzmq_logger.so $(REL)/zmq_logger.so
+	$(MAKE) --no-print-directory module
+
+# The Lua module's name is zmq_logger.so. Replaced atomically (new file, then rename):
+# a running nginx keeps its mapping of the old file intact. Never cp or install onto
+# a module or library that nginx may have loaded.
+module:
+	scripts/install_atomic.sh 0755 $(REL)/libzmq_logger.so $(REL)/zmq_logger.so
 
 demo: build
 	scripts/demo.sh
@@ -46,11 +52,12 @@ bench: build
 install: build
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \
 	  $(DESTDIR)$(PREFIX)/lib/lua/5.1 $(DESTDIR)$(PREFIX)/share/lua/5.1/resty/zmq_logger
-	install -m 0755 $(REL)/libzmq_adaptor.so $(DESTDIR)$(PREFIX)/lib/
+	scripts/install_atomic.sh 0755 $(REL)/libzmq_adaptor.so $(DESTDIR)$(PREFIX)/lib/libzmq_adaptor.so
 	install -m 0644 include/zmq_adaptor.h $(DESTDIR)$(PREFIX)/include/
-	install -m 0755 $(REL)/zmq_logger.so $(DESTDIR)$(PREFIX)/lib/lua/5.1/
+	scripts/install_atomic.sh 0755 $(REL)/zmq_logger.so $(DESTDIR)$(PREFIX)/lib/lua/5.1/zmq_logger.so
 	install -m 0644 lua/resty/zmq_logger/*.lua $(DESTDIR)$(PREFIX)/share/lua/5.1/resty/zmq_logger/
-	install -m 0755 $(REL)/zmq-adaptor $(REL)/zmq-loggen $(DESTDIR)$(PREFIX)/bin/
+	for b in zmq-adaptor zmq-loggen; do \
+	  scripts/install_atomic.sh 0755 $(REL)/$$b $(DESTDIR)$(PREFIX)/bin/$$b || exit 1; done
 	ln -sf zmq-adaptor $(DESTDIR)$(PREFIX)/bin/api-gateway-zmq-adaptor
 	-[ -n "$(DESTDIR)" ] || ldconfig
 

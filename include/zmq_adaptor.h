@@ -14,6 +14,32 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// Most queue slots (`queue_records`). Ring slots are allocated up front, when the
+// logger starts in a process (about 32 bytes each: 32 MiB at this bound).
+#define ZMQ_ADAPTOR_MAX_QUEUE_RECORDS (1 << 20)
+
+// Largest byte bound of the queue (`queue_bytes`): 1 GiB per process.
+#define ZMQ_ADAPTOR_MAX_QUEUE_BYTES (1 << 30)
+
+// Largest accepted `max_record_bytes`: 16 MiB (and never more than `queue_bytes`).
+#define ZMQ_ADAPTOR_MAX_RECORD_BYTES (16 << 20)
+
+// Largest `send_hwm` (messages libzmq may buffer towards the adaptor).
+#define ZMQ_ADAPTOR_MAX_SEND_HWM 10000000
+
+// Shortest drainer wake interval (`batch_interval_us`), in microseconds.
+#define ZMQ_ADAPTOR_MIN_BATCH_INTERVAL_US 50
+
+// Longest drainer wake interval (`batch_interval_us`), in microseconds: 10 s.
+#define ZMQ_ADAPTOR_MAX_BATCH_INTERVAL_US 10000000
+
+// Largest early-wake depth (`batch_records`); the early wake happens at
+// `min(batch_records, queue_records)`.
+#define ZMQ_ADAPTOR_MAX_BATCH_RECORDS (1 << 20)
+
+// Longest exit wait (`linger_ms`): 600 s.
+#define ZMQ_ADAPTOR_MAX_LINGER_MS 600000
+
 // Result codes returned by every `zmq_adaptor_*` function.
 //
 // `ZMQ_ADAPTOR_OK` (0) is success; every other value names one failure.
@@ -47,11 +73,21 @@ typedef enum zmq_adaptor_result {
   ZMQ_ADAPTOR_ERR_TOPIC_TOO_LARGE = 12,
   // The proxy handle was already stopped.
   ZMQ_ADAPTOR_ERR_STOPPED = 13,
+  // The ipc path is held by another running adaptor or proxy (its `PATH.lock`).
+  ZMQ_ADAPTOR_ERR_IN_USE = 14,
 } zmq_adaptor_result;
+
+// Why the adaptor dropped a record (label `reason` of
+// `zmq_adaptor_records_dropped_total`).
+typedef struct DropReason DropReason;
 
 // An adaptor proxy running in this process. Opaque; created by
 // `zmq_adaptor_proxy_start`, released by `zmq_adaptor_proxy_stop`.
 typedef struct zmq_adaptor_proxy zmq_adaptor_proxy;
+
+// A log callback: `(level, message, length, user)`; see
+// `zmq_adaptor_set_log_callback`.
+typedef void (*zmq_adaptor_log_fn)(int level, const char *msg, size_t len, void *user);
 
 // Logger settings for `zmq_adaptor_configure`. Fill with
 // `zmq_adaptor_config_init` first; a zero (or NULL `endpoint`) field means "default".
@@ -60,30 +96,37 @@ typedef struct zmq_adaptor_config {
   // (default `ipc:///tmp/nginx_queue_listen`, or `$ZMQ_ADAPTOR_ENDPOINT`). Borrowed:
   // copied during the call.
   const char *endpoint;
-  // Queue bound in records (default 65536).
+  // Queue bound in records (default 65536, at most 1048576: the ring's slots are
+  // allocated when the logger starts).
   size_t queue_records;
-  // Queue bound in payload bytes (default 64 MiB).
+  // Queue bound in payload bytes (default 64 MiB, at most 1 GiB).
   size_t queue_bytes;
-  // Largest record accepted, topic included (default 64 KiB).
+  // Largest record accepted, topic included (default 64 KiB, at most 16 MiB and
+  // at most `queue_bytes`).
   size_t max_record_bytes;
-  // libzmq send high-water mark in messages (default 100000).
+  // libzmq send high-water mark in messages (default 100000, at most 10000000).
   uint32_t send_hwm;
-  // Drainer wake interval in microseconds (default 10000, minimum 50).
+  // Drainer wake interval in microseconds (default 10000, 50..10000000).
   uint32_t batch_interval_us;
-  // Queue depth that wakes the drainer early (default 4096).
+  // Queue depth that wakes the drainer early (default 4096, at most 1048576; the
+  // wake happens at `min(batch_records, queue_records)`).
   uint32_t batch_records;
-  // Longest wait at process exit to deliver queued records, in ms (default 2000).
+  // Longest wait at process exit to deliver queued records, in ms (default 2000,
+  // at most 600000).
   uint32_t linger_ms;
 } zmq_adaptor_config;
 
 // A snapshot of the logger counters of the calling process.
 //
 // All counts start at zero when the logger starts in a process (first record after
-// start-up or after `fork`). `queue_records`/`queue_bytes` are the current depth.
+// start-up or after `fork`). `queue_records`/`queue_bytes`/`in_flight` are current
+// levels. Accounting: `enqueued == delivered + in_flight + queue_records +
+// undelivered` once the drainer is idle; refused records (`dropped_*`) were never
+// accepted.
 typedef struct zmq_adaptor_stats {
   // Records accepted into the queue.
   uint64_t enqueued;
-  // Records handed to libzmq for delivery to the adaptor.
+  // Records handed to libzmq for delivery to the adaptor (first sends only).
   uint64_t sent;
   // Records refused because the queue was at its record or byte bound.
   uint64_t dropped_queue_full;
@@ -91,14 +134,22 @@ typedef struct zmq_adaptor_stats {
   uint64_t dropped_too_large;
   // Records waiting in the queue now.
   uint64_t queue_records;
-  // Payload bytes waiting in the queue now (including a record held for retry).
+  // Payload bytes held now: queued, or sent and awaiting the adaptor's acknowledgement.
   uint64_t queue_bytes;
-  // Times libzmq refused a send at its high-water mark; the record stayed queued.
+  // Times libzmq refused a send at its high-water mark; the batch was kept and retried.
   uint64_t send_retries;
-  // 1 while the adaptor's subscription is known (records flow), else 0.
+  // 1 while a live adaptor is known (its heartbeats arrive and it takes records), else 0.
   uint64_t peer_subscribed;
-  // libzmq errors met by the drainer (connect or send); see stderr for details.
+  // libzmq errors met by the drainer (connect or send); see the log for details.
   uint64_t zmq_errors;
+  // Records the adaptor acknowledged (forwarded): they left this process's accounting.
+  uint64_t delivered;
+  // Records sent to the adaptor and not yet acknowledged (sent again to the next
+  // adaptor instance if this one goes away).
+  uint64_t in_flight;
+  // Accepted records given up: larger than the adaptor's message limit, or not
+  // acknowledged when the logger stopped at process exit.
+  uint64_t undelivered;
 } zmq_adaptor_stats;
 
 // Proxy settings for `zmq_adaptor_proxy_start`. Zero / NULL fields mean "default".
@@ -121,7 +172,8 @@ typedef struct zmq_adaptor_proxy_config {
   uint32_t linger_ms;
 } zmq_adaptor_proxy_config;
 
-// Proxy counters (messages and bytes, each side and direction).
+// Proxy counters: messages and bytes, each side and direction, and the record
+// accounting (`records_received == records_forwarded + records_dropped + records_backlog`).
 typedef struct zmq_adaptor_proxy_stats {
   // Messages received from publishers.
   uint64_t frontend_msgs_in;
@@ -141,11 +193,35 @@ typedef struct zmq_adaptor_proxy_stats {
   uint64_t backend_bytes_out;
   // Consumers connected now (0 when not tracked).
   uint64_t subscribers;
+  // Records received (a batch from a worker counts its records; duplicates of
+  // records already received do not count).
+  uint64_t records_received;
+  // Records handed to at least one matching consumer.
+  uint64_t records_forwarded;
+  // Records received that no consumer got (every reason).
+  uint64_t records_dropped;
+  // Records received and not yet forwarded or dropped.
+  uint64_t records_backlog;
+  // Records one or more lagging consumers missed while others got them.
+  uint64_t consumer_drops;
 } zmq_adaptor_proxy_stats;
+
+
 
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+// Sends the library's messages to `cb` instead of standard error (NULL restores
+// standard error). `cb` receives a syslog level (3 error, 4 warning, 5 notice,
+// 6 info), the message (`len` bytes, not NUL-terminated, valid during the call
+// only) and `user`. It may be called from the library's drainer thread and from the
+// process's `atexit` handlers, so it must be thread-safe and must not call back
+// into the library. The message at process exit that carries `undelivered=N` is
+// logged at level 5 (notice), or 3 (error) when N > 0.
+//
+// Both pointers are stored, not dereferenced now; `user` may be NULL. Thread-safe.
+int zmq_adaptor_set_log_callback(zmq_adaptor_log_fn cb, void *user);
 
 // Fills `cfg` with the defaults (endpoint NULL = default endpoint).
 //
@@ -157,9 +233,30 @@ int zmq_adaptor_config_init(struct zmq_adaptor_config *cfg);
 // that it returns `ZMQ_ADAPTOR_ERR_ALREADY_STARTED` and changes nothing.
 //
 // `cfg` is borrowed and copied; NULL gives `ZMQ_ADAPTOR_ERR_NULL`. Returns
-// `ZMQ_ADAPTOR_ERR_BAD_ENDPOINT` or `ZMQ_ADAPTOR_ERR_BAD_CONFIG` for invalid values.
-// Creates no ZeroMQ object, so it is safe before `fork`. Thread-safe.
+// `ZMQ_ADAPTOR_ERR_BAD_ENDPOINT` or `ZMQ_ADAPTOR_ERR_BAD_CONFIG` for invalid values
+// (`zmq_adaptor_config_check` says which field and its bounds). Creates no ZeroMQ
+// object, so it is safe before `fork`. Thread-safe.
 int zmq_adaptor_configure(const struct zmq_adaptor_config *cfg);
+
+// Checks `cfg` as `zmq_adaptor_configure` would, without storing it, and writes a
+// one-line reason naming the first bad field and its bounds into `msg` (for example
+// `queue_records must be 1..1048576 (got 67108864)`; an empty string when `cfg` is
+// valid). Returns 0, `ZMQ_ADAPTOR_ERR_BAD_CONFIG` or `ZMQ_ADAPTOR_ERR_BAD_ENDPOINT`.
+//
+// `cfg` is borrowed; NULL gives `ZMQ_ADAPTOR_ERR_NULL`. `msg` may be NULL (no text);
+// otherwise it is caller-owned storage of `msg_len` bytes, always NUL-terminated
+// when `msg_len > 0` (the text is cut to fit). Thread-safe.
+int zmq_adaptor_config_check(const struct zmq_adaptor_config *cfg, char *msg, size_t msg_len);
+
+// The accepted range of the numeric `zmq_adaptor_config` field called `field`
+// (`"queue_records"`, `"queue_bytes"`, `"max_record_bytes"`, `"send_hwm"`,
+// `"batch_interval_us"`, `"batch_records"`, `"linger_ms"`), in the field's unit.
+// 0 ("default") is accepted in every field besides this range.
+//
+// `field` is a borrowed NUL-terminated string; `min` and `max` are caller-owned; any
+// NULL gives `ZMQ_ADAPTOR_ERR_NULL`, an unknown name `ZMQ_ADAPTOR_ERR_BAD_CONFIG`.
+// Thread-safe.
+int zmq_adaptor_config_limit(const char *field, uint64_t *min, uint64_t *max);
 
 // Queues one record, sent to the adaptor as one frame. Starts the logger of this
 // process on first use. Never blocks; copies the bytes.
@@ -178,9 +275,10 @@ int zmq_adaptor_log(const uint8_t *data, size_t len);
 // Thread-safe.
 int zmq_adaptor_publish(const uint8_t *topic, size_t topic_len, const uint8_t *data, size_t len);
 
-// Waits up to `timeout_ms` until every record queued in this process before the
-// call was handed to libzmq. Returns 0 then (also when nothing was ever logged),
-// `ZMQ_ADAPTOR_ERR_TIMEOUT` otherwise (records stay queued). Thread-safe; blocks
+// Waits up to `timeout_ms` until the adaptor acknowledged every record accepted in
+// this process before the call (or the record was given up as larger than the
+// adaptor takes, which is counted). Returns 0 then (also when nothing was ever
+// logged), `ZMQ_ADAPTOR_ERR_TIMEOUT` otherwise (records stay queued). Thread-safe; blocks
 // the caller only, never the request path of other threads.
 int zmq_adaptor_flush(uint32_t timeout_ms);
 
@@ -204,7 +302,9 @@ int zmq_adaptor_zmq_has(const char *capability);
 // `cfg` is borrowed (NULL = all defaults); `out` must not be NULL
 // (`ZMQ_ADAPTOR_ERR_NULL`). On success the caller owns `*out` and must release it
 // with `zmq_adaptor_proxy_stop`; on failure `*out` is set to NULL and the code says
-// why (`ZMQ_ADAPTOR_ERR_BAD_ENDPOINT`, `ZMQ_ADAPTOR_ERR_ZMQ` for a bind failure).
+// why (`ZMQ_ADAPTOR_ERR_BAD_ENDPOINT`, `ZMQ_ADAPTOR_ERR_IN_USE` when another adaptor
+// or proxy holds an ipc path (of two starting at once exactly one wins),
+// `ZMQ_ADAPTOR_ERR_ZMQ` for another bind failure).
 // Thread-safe.
 int zmq_adaptor_proxy_start(const struct zmq_adaptor_proxy_config *cfg,
                             struct zmq_adaptor_proxy **out);

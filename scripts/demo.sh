@@ -7,8 +7,8 @@
 #   NGINX (default nginx on PATH or /usr/sbin/nginx), PYTHON (default /usr/bin/python3),
 #   NGINX_LOAD_MODULES (space-separated module paths; default: the Debian lua modules
 #   when present, "" for OpenResty).
-# Needs: cargo build --release --workspace and
-#   cp target/release/libzmq_logger.so target/release/zmq_logger.so
+# Needs: make build (cargo build --release --workspace, then make module, which
+#   replaces target/release/zmq_logger.so atomically)
 # Every process started here is stopped by pid on exit.
 set -euo pipefail
 
@@ -23,7 +23,7 @@ die() { echo "demo: $*" >&2; exit 1; }
 [[ "$REQUESTS" =~ ^[0-9]+$ && "$REQUESTS" -ge 1 ]] || die "REQUESTS must be a positive number"
 [ -x "$REL/zmq-adaptor" ] || die "$REL/zmq-adaptor missing: run make build"
 [ -e "$REL/libzmq_adaptor.so" ] || die "$REL/libzmq_adaptor.so missing: run make build"
-[ -e "$REL/zmq_logger.so" ] || die "$REL/zmq_logger.so missing: run make build (copies target/release/libzmq_logger.so to zmq_logger.so)"
+[ -e "$REL/zmq_logger.so" ] || die "$REL/zmq_logger.so missing: run make build (installs target/release/libzmq_logger.so as zmq_logger.so)"
 [ -x "$NGINX" ] || die "nginx not found (set NGINX)"
 command -v curl >/dev/null || die "curl not found"
 "$PYTHON" -c 'import zmq' 2>/dev/null || die "$PYTHON cannot import zmq (install python3-zmq or set PYTHON)"

@@ -8,7 +8,7 @@ PKGS=(
   build-essential pkg-config curl ca-certificates
   libzmq3-dev
   nginx-core libnginx-mod-http-lua lua-resty-core luajit2 libluajit2-5.1-dev
-  python3 python3-zmq
+  python3 python3-zmq python3-zstandard
   wrk libtest-base-perl
   nats-server
 )

@@ -44,6 +44,8 @@ pub struct Options {
     pub stats_interval: Option<Duration>,
     /// User whose access to IPC socket files is checked at start (nginx workers).
     pub worker_user: Option<String>,
+    /// `HOST:PORT` where `GET /metrics` is served (None: off).
+    pub metrics: Option<String>,
 }
 
 impl Default for Options {
@@ -56,6 +58,7 @@ impl Default for Options {
             reverse: None,
             stats_interval: None,
             worker_user: None,
+            metrics: None,
         }
     }
 }
@@ -69,6 +72,8 @@ pub enum AdaptorError {
     Reverse(ProxyError),
     /// A named user or group does not exist.
     UnknownUser(String),
+    /// The metrics endpoint could not be served.
+    Metrics(String),
 }
 
 impl std::fmt::Display for AdaptorError {
@@ -77,6 +82,7 @@ impl std::fmt::Display for AdaptorError {
             AdaptorError::Proxy(e) => write!(f, "{e}"),
             AdaptorError::Reverse(e) => write!(f, "reverse channel: {e}"),
             AdaptorError::UnknownUser(u) => write!(f, "unknown user or group '{u}'"),
+            AdaptorError::Metrics(m) => write!(f, "{m}"),
         }
     }
 }
@@ -90,6 +96,10 @@ pub struct Summary {
     pub stats: proxy::ProxyStats,
     /// Messages the built-in test subscriber received (test mode).
     pub test_received: u64,
+    /// Final record accounting.
+    pub records: crate::accounting::Snapshot,
+    /// Records received and not forwarded (every drop reason), as in the final line.
+    pub undelivered: u64,
 }
 
 /// Renders a message part for debug output: printable text as is, other bytes
@@ -427,28 +437,96 @@ impl TestPeers {
 }
 
 fn stats_line(p: &Proxy) -> String {
-    match p.stats() {
-        Ok(s) => format!(
-            "stats: in {} msgs {} bytes, out {} msgs {} bytes, subscribers {}, subscriptions {}{}",
-            s.frontend_msgs_in,
-            s.frontend_bytes_in,
-            s.backend_msgs_out,
-            s.backend_bytes_out,
-            p.subscribers(),
-            p.subscriptions(),
-            if p.subscriptions() == 0 {
-                " (no consumer: records are held back in the workers' queues)"
-            } else {
-                ""
-            }
+    let a = p.accounting();
+    let r = a.snapshot();
+    let g = crate::accounting::Accounting::get;
+    format!(
+        "stats: received {} forwarded {} dropped {} backlog {} consumer_drops {}, in {} msgs {} bytes, out {} msgs {} bytes, subscribers {}, subscriptions {}{}",
+        r.received,
+        r.forwarded,
+        r.dropped_total(),
+        r.backlog,
+        g(&a.consumer_drops),
+        g(&a.msgs_in),
+        g(&a.bytes_in),
+        g(&a.msgs_out),
+        g(&a.bytes_out),
+        p.subscribers(),
+        p.subscriptions(),
+        if p.subscriptions() == 0 {
+            " (no consumer: records are held back)"
+        } else {
+            ""
+        }
+    )
+}
+
+/// The last line of a stopped adaptor: its books, with `undelivered=N` the records it
+/// received and could not forward (every drop reason).
+fn final_line(a: &crate::accounting::Accounting) -> (String, u64, crate::accounting::Snapshot) {
+    let r = a.snapshot();
+    let g = crate::accounting::Accounting::get;
+    let undelivered = r.dropped_total();
+    let mut by = String::new();
+    for (i, reason) in crate::accounting::DropReason::ALL.iter().enumerate() {
+        by.push_str(&format!(" dropped_{}={}", reason.label(), r.dropped[i]));
+    }
+    (
+        format!(
+            "zmq-adaptor: stopped: received={} forwarded={} undelivered={undelivered}{by} consumer_drops={} returned_to_workers={} duplicates={}",
+            r.received,
+            r.forwarded,
+            g(&a.consumer_drops),
+            g(&a.returned),
+            g(&a.duplicates),
         ),
-        Err(e) => format!("stats: unavailable ({e})"),
+        undelivered,
+        r,
+    )
+}
+
+/// What a running adaptor is asked to do (the binary maps signals to these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Stop (SIGINT, SIGTERM).
+    Stop,
+    /// Re-read what can be re-read and keep running (SIGHUP); see [`reload`].
+    Reload,
+}
+
+/// `()` on the control channel means [`Control::Stop`], so a `Receiver<()>` still works.
+impl From<()> for Control {
+    fn from(_: ()) -> Self {
+        Control::Stop
     }
 }
 
-/// Runs the adaptor until `shutdown` receives a message or its sender is dropped.
+/// The reload hook (SIGHUP): re-reads what can change without a restart and returns
+/// what it re-read, one item each (empty: nothing is reloadable yet). Endpoints,
+/// HWMs and socket modes need a restart.
+pub fn reload(_opts: &Options) -> Vec<String> {
+    Vec::new()
+}
+
+/// The one line logged for a reload.
+fn reload_line(reloaded: &[String]) -> String {
+    if reloaded.is_empty() {
+        "zmq-adaptor: reload (SIGHUP): nothing to re-read (endpoints and limits need a restart); still forwarding".into()
+    } else {
+        format!(
+            "zmq-adaptor: reload (SIGHUP): re-read {}; still forwarding",
+            reloaded.join(", ")
+        )
+    }
+}
+
+/// Runs the adaptor until `control` receives [`Control::Stop`] (or `()`) or its
+/// sender is dropped; [`Control::Reload`] runs [`reload`] and logs one line.
 /// Returns once every socket is closed.
-pub fn run(opts: &Options, shutdown: Receiver<()>) -> Result<Summary, AdaptorError> {
+pub fn run<C: Into<Control>>(
+    opts: &Options,
+    control: Receiver<C>,
+) -> Result<Summary, AdaptorError> {
     let mut pcfg = opts.proxy.clone();
     pcfg.capture = opts.debug;
     let sink = event_sink(opts.debug);
@@ -460,6 +538,15 @@ pub fn run(opts: &Options, shutdown: Receiver<()>) -> Result<Summary, AdaptorErr
     );
     check_ipc_access(&listen, opts.worker_user.as_deref());
     println!("zmq-adaptor: forwarding {listen} -> {publish}");
+    let metrics = match &opts.metrics {
+        Some(addr) => {
+            let m = crate::metrics::MetricsServer::start(addr, proxy.accounting().clone(), None)
+                .map_err(AdaptorError::Metrics)?;
+            println!("zmq-adaptor: metrics on http://{}/metrics", m.addr());
+            Some(m)
+        }
+        None => None,
+    };
 
     let reverse = match &opts.reverse {
         Some(r) => {
@@ -499,11 +586,15 @@ pub fn run(opts: &Options, shutdown: Receiver<()>) -> Result<Summary, AdaptorErr
     let mut next = Instant::now() + tick;
     loop {
         let wait = next.saturating_duration_since(Instant::now());
-        match shutdown.recv_timeout(wait) {
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
+        match control.recv_timeout(wait).map(Into::into) {
+            Ok(Control::Stop) | Err(RecvTimeoutError::Disconnected) => break,
+            Ok(Control::Reload) => {
+                eprintln!("{} {}", now_stamp(), reload_line(&reload(opts)));
+                continue;
+            }
             Err(RecvTimeoutError::Timeout) => {
                 if opts.stats_interval.is_some() {
-                    println!("{} {}", now_stamp(), stats_line(&proxy));
+                    eprintln!("{} {}", now_stamp(), stats_line(&proxy));
                     if opts.test {
                         println!(
                             "{} {}",
@@ -519,17 +610,22 @@ pub fn run(opts: &Options, shutdown: Receiver<()>) -> Result<Summary, AdaptorErr
 
     let latency = peers.stop();
     let stats = proxy.stats().unwrap_or_default();
-    println!("{} {}", now_stamp(), stats_line(&proxy));
+    eprintln!("{} {}", now_stamp(), stats_line(&proxy));
     if opts.test {
         println!("{} {}", now_stamp(), latency.line());
     }
     if let Some(r) = reverse {
         r.stop();
     }
+    let acct = proxy.accounting().clone();
     proxy.stop();
-    println!("zmq-adaptor: stopped");
+    drop(metrics);
+    let (line, undelivered, records) = final_line(&acct);
+    eprintln!("{line}");
     Ok(Summary {
         stats,
         test_received: latency.count,
+        records,
+        undelivered,
     })
 }

@@ -49,57 +49,225 @@ impl Default for Config {
     }
 }
 
-impl Config {
-    /// Checks every value; the error names the first one out of range.
-    pub fn validate(&self) -> Result<()> {
-        validate_endpoint(&self.endpoint)?;
-        let ok = self.queue_records >= 1
-            && self.queue_records <= (1 << 26)
-            && self.queue_bytes >= 1
-            && self.max_record_bytes >= 1
-            && self.max_record_bytes <= self.queue_bytes
-            && self.max_record_bytes <= (256 << 20)
-            && self.send_hwm >= 0
-            && self.batch_interval >= Duration::from_micros(50)
-            && self.batch_interval <= Duration::from_secs(10)
-            && self.batch_records >= 1
-            && self.linger <= Duration::from_secs(600);
-        if ok {
-            Ok(())
-        } else {
-            Err(R::ZMQ_ADAPTOR_ERR_BAD_CONFIG)
-        }
+/// Most queue slots (`queue_records`). Ring slots are allocated up front, when the
+/// logger starts in a process (about 32 bytes each: 32 MiB at this bound).
+pub const MAX_QUEUE_RECORDS: usize = 1 << 20;
+/// Largest byte bound of the queue (`queue_bytes`): 1 GiB per process.
+pub const MAX_QUEUE_BYTES: usize = 1 << 30;
+/// Largest accepted `max_record_bytes`: 16 MiB (and never more than `queue_bytes`).
+pub const MAX_RECORD_BYTES: usize = 16 << 20;
+/// Largest `send_hwm` (messages libzmq may buffer towards the adaptor).
+pub const MAX_SEND_HWM: u32 = 10_000_000;
+/// Shortest drainer wake interval (`batch_interval_us`), in microseconds.
+pub const MIN_BATCH_INTERVAL_US: u32 = 50;
+/// Longest drainer wake interval (`batch_interval_us`), in microseconds: 10 s.
+pub const MAX_BATCH_INTERVAL_US: u32 = 10_000_000;
+/// Largest early-wake depth (`batch_records`); the early wake happens at
+/// `min(batch_records, queue_records)`.
+pub const MAX_BATCH_RECORDS: u32 = 1 << 20;
+/// Longest exit wait (`linger_ms`): 600 s.
+pub const MAX_LINGER_MS: u32 = 600_000;
+
+/// The accepted range of one numeric setting, in the unit of the C/Lua field of the
+/// same name (`zmq_adaptor_config`, `zmq_logger.configure{}`). In C and Lua, 0 means
+/// "default" and is always accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    /// Field name as C and Lua callers spell it.
+    pub field: &'static str,
+    /// Smallest accepted value.
+    pub min: u64,
+    /// Largest accepted value.
+    pub max: u64,
+}
+
+/// Every numeric setting and its range; [`Config::check`] and the bindings use this
+/// table (C: `zmq_adaptor_config_limit`), so the bounds exist once.
+pub const LIMITS: [Limit; 7] = [
+    Limit {
+        field: "queue_records",
+        min: 1,
+        max: MAX_QUEUE_RECORDS as u64,
+    },
+    Limit {
+        field: "queue_bytes",
+        min: 1,
+        max: MAX_QUEUE_BYTES as u64,
+    },
+    Limit {
+        field: "max_record_bytes",
+        min: 1,
+        max: MAX_RECORD_BYTES as u64,
+    },
+    Limit {
+        field: "send_hwm",
+        min: 1,
+        max: MAX_SEND_HWM as u64,
+    },
+    Limit {
+        field: "batch_interval_us",
+        min: MIN_BATCH_INTERVAL_US as u64,
+        max: MAX_BATCH_INTERVAL_US as u64,
+    },
+    Limit {
+        field: "batch_records",
+        min: 1,
+        max: MAX_BATCH_RECORDS as u64,
+    },
+    Limit {
+        field: "linger_ms",
+        min: 0,
+        max: MAX_LINGER_MS as u64,
+    },
+];
+
+/// The range of the setting called `field`, if there is one.
+pub fn limit(field: &str) -> Option<Limit> {
+    LIMITS.iter().copied().find(|l| l.field == field)
+}
+
+/// Which setting is wrong, and why (the message names the field and its bounds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The result code for C callers: `ZMQ_ADAPTOR_ERR_BAD_ENDPOINT` or `_BAD_CONFIG`.
+    pub code: R,
+    /// The field, as C and Lua callers spell it.
+    pub field: &'static str,
+    /// One line, e.g. `queue_records must be 1..1048576 (got 67108864)`.
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
     }
 }
+
+impl std::error::Error for ConfigError {}
+
+/// Checks `value` against the range of `field` (see [`LIMITS`]).
+pub fn check_field(field: &str, value: i128) -> std::result::Result<(), ConfigError> {
+    let Some(l) = limit(field) else {
+        return Err(ConfigError {
+            code: R::ZMQ_ADAPTOR_ERR_BAD_CONFIG,
+            field: "?",
+            message: format!("unknown setting \"{field}\""),
+        });
+    };
+    if value < l.min as i128 || value > l.max as i128 {
+        return Err(ConfigError {
+            code: R::ZMQ_ADAPTOR_ERR_BAD_CONFIG,
+            field: l.field,
+            message: format!("{} must be {}..{} (got {value})", l.field, l.min, l.max),
+        });
+    }
+    Ok(())
+}
+
+impl Config {
+    /// Checks every value; the error names the first one out of range and its bounds.
+    pub fn check(&self) -> std::result::Result<(), ConfigError> {
+        if validate_endpoint(&self.endpoint).is_err() {
+            return Err(ConfigError {
+                code: R::ZMQ_ADAPTOR_ERR_BAD_ENDPOINT,
+                field: "endpoint",
+                message: format!(
+                    "endpoint \"{}\" is not tcp://host:port, ipc:///path or inproc://name",
+                    self.endpoint.escape_debug()
+                ),
+            });
+        }
+        let us = i128::try_from(self.batch_interval.as_micros()).unwrap_or(i128::MAX);
+        let ms = i128::try_from(self.linger.as_millis()).unwrap_or(i128::MAX);
+        for (field, v) in [
+            ("queue_records", self.queue_records as i128),
+            ("queue_bytes", self.queue_bytes as i128),
+            ("max_record_bytes", self.max_record_bytes as i128),
+            ("send_hwm", self.send_hwm as i128),
+            ("batch_interval_us", us),
+            ("batch_records", self.batch_records as i128),
+            ("linger_ms", ms),
+        ] {
+            check_field(field, v)?;
+        }
+        if self.max_record_bytes > self.queue_bytes {
+            return Err(ConfigError {
+                code: R::ZMQ_ADAPTOR_ERR_BAD_CONFIG,
+                field: "max_record_bytes",
+                message: format!(
+                    "max_record_bytes must not exceed queue_bytes (got {} > {})",
+                    self.max_record_bytes, self.queue_bytes
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks every value; the result code of the first one out of range.
+    pub fn validate(&self) -> Result<()> {
+        self.check().map_err(|e| e.code)
+    }
+}
+
+/// Longest ipc path: `sun_path` holds 108 bytes, the terminating NUL included.
+pub const MAX_IPC_PATH: usize = 107;
 
 /// Syntax check of a ZeroMQ endpoint, so a typo fails at configure time rather than
 /// leaving libzmq retrying silently.
 pub fn validate_endpoint(endpoint: &str) -> Result<()> {
-    let bad = Err(R::ZMQ_ADAPTOR_ERR_BAD_ENDPOINT);
+    match endpoint_problem(endpoint) {
+        None => Ok(()),
+        Some(_) => Err(R::ZMQ_ADAPTOR_ERR_BAD_ENDPOINT),
+    }
+}
+
+/// Why `endpoint` can never work, in words, or None when its syntax is fine:
+/// `tcp://host:port` (host `*`, a name, an IPv4 address or `[IPv6]`; port 0..65535
+/// or `*`), `ipc://path` (at most [`MAX_IPC_PATH`] bytes) or `inproc://name`.
+pub fn endpoint_problem(endpoint: &str) -> Option<String> {
+    let expected = "expected tcp://host:port, ipc:///path or inproc://name";
     let Some((transport, address)) = endpoint.split_once("://") else {
-        return bad;
+        return Some(expected.into());
     };
-    if address.is_empty() || address.bytes().any(|b| b.is_ascii_whitespace() || b == 0) {
-        return bad;
+    if address.is_empty() {
+        return Some(format!("empty address; {expected}"));
+    }
+    if address.bytes().any(|b| b.is_ascii_whitespace() || b == 0) {
+        return Some("the address contains white space or NUL".into());
     }
     match transport {
-        "ipc" | "inproc" => Ok(()),
+        "ipc" if address.len() > MAX_IPC_PATH => Some(format!(
+            "the ipc path is {} bytes long; at most {MAX_IPC_PATH} fit a unix socket address",
+            address.len()
+        )),
+        "ipc" | "inproc" => None,
         "tcp" => {
-            // host:port, where host may be `*`, a name, an IPv4 address or [v6].
             let Some((host, port)) = address.rsplit_once(':') else {
-                return bad;
+                return Some("tcp endpoints need a port: tcp://host:port".into());
             };
             let host = host.rsplit_once(';').map_or(host, |(_, h)| h);
             if host.is_empty() {
-                return bad;
+                return Some("tcp endpoints need a host: tcp://host:port".into());
             }
-            if port == "*" || port.parse::<u16>().is_ok() {
-                Ok(())
-            } else {
-                bad
+            if port != "*" && port.parse::<u16>().is_err() {
+                return Some(format!("port '{port}' is not 0..65535 or *"));
             }
+            if let Some(v6) = host.strip_prefix('[') {
+                let ok = v6
+                    .strip_suffix(']')
+                    .is_some_and(|a| a.parse::<std::net::Ipv6Addr>().is_ok());
+                return (!ok).then(|| format!("'{host}' is not an IPv6 address"));
+            }
+            // All digits and dots: meant as an IPv4 address, and it must be one
+            // (libzmq would take 256.1.1.1 for a host name that never resolves).
+            if host.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+                && host.parse::<std::net::Ipv4Addr>().is_err()
+            {
+                return Some(format!("'{host}' is not an IPv4 address"));
+            }
+            None
         }
-        _ => bad,
+        other => Some(format!("unknown transport '{other}'; {expected}")),
     }
 }
 
@@ -156,6 +324,10 @@ mod tests {
             "ipc://",
             "nonsense",
             "tcp://a b:5",
+            "tcp://256.1.1.1:5",
+            "tcp://1.2.3:5",
+            "tcp://[::g]:5",
+            "tcp://[::1:5",
         ] {
             assert_eq!(
                 validate_endpoint(bad),
@@ -163,6 +335,12 @@ mod tests {
                 "{bad}"
             );
         }
+        let long = format!("ipc:///{}", "a".repeat(MAX_IPC_PATH));
+        assert!(endpoint_problem(&long).unwrap().contains("at most 107"));
+        assert_eq!(endpoint_problem(&long[..long.len() - 1]), None);
+        assert!(endpoint_problem("tcp://256.1.1.1:5")
+            .unwrap()
+            .contains("not an IPv4 address"));
     }
 
     #[test]
@@ -179,5 +357,109 @@ mod tests {
             ..Config::default()
         };
         assert_eq!(c.validate(), Err(R::ZMQ_ADAPTOR_ERR_BAD_CONFIG));
+    }
+
+    #[test]
+    fn absurd_values_name_the_field_and_the_limit() {
+        let cases: [(Config, &str, &str); 8] = [
+            (
+                Config {
+                    queue_records: 1 << 26,
+                    ..Config::default()
+                },
+                "queue_records",
+                "queue_records must be 1..1048576 (got 67108864)",
+            ),
+            (
+                Config {
+                    queue_bytes: 2 << 30,
+                    ..Config::default()
+                },
+                "queue_bytes",
+                "queue_bytes must be 1..1073741824 (got 2147483648)",
+            ),
+            (
+                Config {
+                    max_record_bytes: 32 << 20,
+                    queue_bytes: 1 << 30,
+                    ..Config::default()
+                },
+                "max_record_bytes",
+                "max_record_bytes must be 1..16777216 (got 33554432)",
+            ),
+            (
+                Config {
+                    max_record_bytes: 2000,
+                    queue_bytes: 1000,
+                    ..Config::default()
+                },
+                "max_record_bytes",
+                "max_record_bytes must not exceed queue_bytes (got 2000 > 1000)",
+            ),
+            (
+                Config {
+                    send_hwm: -1,
+                    ..Config::default()
+                },
+                "send_hwm",
+                "send_hwm must be 1..10000000 (got -1)",
+            ),
+            (
+                Config {
+                    batch_interval: Duration::from_secs(11),
+                    ..Config::default()
+                },
+                "batch_interval_us",
+                "batch_interval_us must be 50..10000000 (got 11000000)",
+            ),
+            (
+                Config {
+                    batch_records: usize::MAX,
+                    ..Config::default()
+                },
+                "batch_records",
+                "batch_records must be 1..1048576 (got 18446744073709551615)",
+            ),
+            (
+                Config {
+                    linger: Duration::from_secs(601),
+                    ..Config::default()
+                },
+                "linger_ms",
+                "linger_ms must be 0..600000 (got 601000)",
+            ),
+        ];
+        for (c, field, msg) in cases {
+            let e = c.check().unwrap_err();
+            assert_eq!(
+                (e.code, e.field, e.message.as_str()),
+                (R::ZMQ_ADAPTOR_ERR_BAD_CONFIG, field, msg)
+            );
+        }
+        // The bounds themselves are accepted.
+        let edge = Config {
+            queue_records: MAX_QUEUE_RECORDS,
+            queue_bytes: MAX_QUEUE_BYTES,
+            max_record_bytes: MAX_RECORD_BYTES,
+            send_hwm: MAX_SEND_HWM as i32,
+            batch_interval: Duration::from_micros(MIN_BATCH_INTERVAL_US as u64),
+            batch_records: MAX_BATCH_RECORDS as usize,
+            linger: Duration::from_millis(MAX_LINGER_MS as u64),
+            ..Config::default()
+        };
+        assert_eq!(edge.check(), Ok(()));
+        let e = Config {
+            endpoint: "nonsense".into(),
+            ..Config::default()
+        }
+        .check()
+        .unwrap_err();
+        assert_eq!(
+            (e.code, e.field),
+            (R::ZMQ_ADAPTOR_ERR_BAD_ENDPOINT, "endpoint")
+        );
+        assert_eq!(limit("queue_records").map(|l| l.max), Some(1 << 20));
+        assert!(limit("nope").is_none());
+        assert!(check_field("nope", 1).is_err());
     }
 }

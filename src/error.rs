@@ -38,6 +38,8 @@ pub enum zmq_adaptor_result {
     ZMQ_ADAPTOR_ERR_TOPIC_TOO_LARGE = 12,
     /// The proxy handle was already stopped.
     ZMQ_ADAPTOR_ERR_STOPPED = 13,
+    /// The ipc path is held by another running adaptor or proxy (its `PATH.lock`).
+    ZMQ_ADAPTOR_ERR_IN_USE = 14,
 }
 
 /// The Rust-side error type: a result code plus nothing else, so errors never allocate.
@@ -48,7 +50,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl zmq_adaptor_result {
     /// Every code, in numeric order (used by tests and `strerror`).
-    pub fn all() -> [zmq_adaptor_result; 14] {
+    pub fn all() -> [zmq_adaptor_result; 15] {
         [
             Self::ZMQ_ADAPTOR_OK,
             Self::ZMQ_ADAPTOR_ERR_NULL,
@@ -64,6 +66,7 @@ impl zmq_adaptor_result {
             Self::ZMQ_ADAPTOR_ERR_CLOSED,
             Self::ZMQ_ADAPTOR_ERR_TOPIC_TOO_LARGE,
             Self::ZMQ_ADAPTOR_ERR_STOPPED,
+            Self::ZMQ_ADAPTOR_ERR_IN_USE,
         ]
     }
 
@@ -93,6 +96,7 @@ impl zmq_adaptor_result {
             Self::ZMQ_ADAPTOR_ERR_CLOSED => "logger is shut down (process exiting)\0",
             Self::ZMQ_ADAPTOR_ERR_TOPIC_TOO_LARGE => "topic longer than 65535 bytes\0",
             Self::ZMQ_ADAPTOR_ERR_STOPPED => "proxy already stopped\0",
+            Self::ZMQ_ADAPTOR_ERR_IN_USE => "ipc path in use by another running adaptor or proxy\0",
         }
     }
 

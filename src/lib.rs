@@ -10,18 +10,26 @@
 //!   async-nats + tokio, feature `jetstream`) is compiled into the `zmq-adaptor`
 //!   binary only, never into the cdylib.
 
+pub mod accounting;
 pub mod adaptor;
 pub mod config;
 mod drainer;
 pub mod durable;
 pub mod error;
 pub mod ffi;
+pub mod forward;
+pub mod ipc_lock;
+pub mod log;
 pub mod logger;
+pub mod metrics;
 pub mod monitor;
+pub mod packed;
 pub mod proxy;
 pub mod queue;
+pub mod relay;
 pub mod spool;
 pub mod stats;
+pub mod wire;
 mod zmq_util;
 
 pub use config::Config;
@@ -38,7 +46,7 @@ pub fn publish(topic: &[u8], record: &[u8]) -> Result<()> {
     logger::get()?.publish(topic, record)
 }
 
-/// Waits until everything queued before the call was handed to libzmq.
+/// Waits until everything accepted before the call was acknowledged by the adaptor.
 /// Succeeds at once when the logger never started in this process.
 pub fn flush(timeout: std::time::Duration) -> Result<()> {
     match logger::running() {

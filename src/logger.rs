@@ -2,8 +2,9 @@
 //! re-created in a child after `fork` (the parent's ZeroMQ objects are left untouched).
 
 use crate::config::{self, Config};
-use crate::drainer::{self, DrainerState};
+use crate::drainer::{self, DrainerState, Waker};
 use crate::error::{zmq_adaptor_result as R, Result};
+use crate::log::{self, Level};
 use crate::queue::{Pushed, RecordQueue};
 use crate::stats::zmq_adaptor_stats;
 use std::ptr;
@@ -22,8 +23,8 @@ pub struct Logger {
     queue: RecordQueue,
     /// Drainer progress, flush and stop signalling.
     drain: DrainerState,
-    /// Handle used to wake the drainer early.
-    thread: std::thread::Thread,
+    /// Wakes the drainer early.
+    waker: Waker,
     /// Set at process exit: new records are refused with `ZMQ_ADAPTOR_ERR_CLOSED`.
     closing: AtomicBool,
 }
@@ -132,26 +133,26 @@ impl Logger {
             cfg.max_record_bytes,
             cfg.batch_records,
         );
-        // The drainer needs `&'static Logger` and the logger needs the drainer's
-        // thread handle: spawn first, hand the logger over a channel.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<&'static Logger>(1);
-        let handle = std::thread::Builder::new()
-            .name("zmq-adaptor-drain".into())
-            .spawn(move || {
-                if let Ok(l) = rx.recv() {
-                    drainer::run(l);
-                }
-            })
-            .map_err(|_| R::ZMQ_ADAPTOR_ERR_ZMQ)?;
+        let waker = Waker::new().map_err(|_| R::ZMQ_ADAPTOR_ERR_ZMQ)?;
         let logger: &'static Logger = Box::leak(Box::new(Logger {
             pid: std::process::id(),
             cfg,
             queue,
             drain: DrainerState::default(),
-            thread: handle.thread().clone(),
+            waker,
             closing: AtomicBool::new(false),
         }));
-        let _ = tx.send(logger);
+        std::thread::Builder::new()
+            .name("zmq-adaptor-drain".into())
+            .spawn(move || {
+                drainer::run(drainer::Parts {
+                    cfg: &logger.cfg,
+                    queue: &logger.queue,
+                    state: &logger.drain,
+                    waker: &logger.waker,
+                })
+            })
+            .map_err(|_| R::ZMQ_ADAPTOR_ERR_ZMQ)?;
         Ok(logger)
     }
 
@@ -176,16 +177,24 @@ impl Logger {
             return Err(R::ZMQ_ADAPTOR_ERR_CLOSED);
         }
         if self.queue.push(topic, record)? == Pushed::WakeDrainer {
-            self.thread.unpark();
+            self.waker.wake();
         }
         Ok(())
     }
 
-    /// Waits until every record queued before the call was handed to libzmq.
+    /// Counts a record the C layer refused for its length alone (before any slice
+    /// over the caller's memory was built), like any other oversize record.
+    pub(crate) fn refuse_too_large(&self) {
+        self.queue.refuse_too_large();
+    }
+
+    /// Waits until every record accepted before the call was acknowledged by the
+    /// adaptor (or given up as larger than the adaptor takes, which is counted).
     pub fn flush(&self, timeout: Duration) -> Result<()> {
         let target = self.queue.enqueued();
-        self.thread.unpark();
-        if self.drain.wait_sent(target, Instant::now() + timeout) {
+        self.drain.make_urgent();
+        self.waker.wake();
+        if self.drain.wait_settled(target, Instant::now() + timeout) {
             Ok(())
         } else {
             Err(R::ZMQ_ADAPTOR_ERR_TIMEOUT)
@@ -203,36 +212,47 @@ impl Logger {
         s
     }
 
-    /// Stops accepting records, delivers what is queued within `linger`, then closes
-    /// the ZeroMQ socket and context in the drainer thread. Never waits past `linger`.
+    /// Stops accepting records, waits up to `linger` for the adaptor to acknowledge
+    /// everything accepted, then closes the ZeroMQ socket and context in the drainer
+    /// thread and reports the outcome in one line (`undelivered=N`, exact). Never
+    /// waits much past `linger`.
     pub fn shutdown(&self, linger: Duration) {
-        self.closing.store(true, Ordering::SeqCst);
+        if self.closing.swap(true, Ordering::SeqCst) {
+            return;
+        }
         let deadline = Instant::now() + linger;
         let _ = self.flush(linger);
         self.drain.request_stop(deadline);
-        self.thread.unpark();
+        self.waker.wake();
         self.drain
-            .wait_stopped(deadline + Duration::from_millis(50));
-        let left = self.queue.depth() as u64 + self.drain.held();
-        if left > 0 {
-            // Visible, never silent: the process is exiting and cannot deliver these.
-            eprintln!(
-                "zmq_adaptor[{}]: {} record(s) not delivered at exit: adaptor unreachable within linger of {} ms",
-                self.pid,
-                left,
-                linger.as_millis()
-            );
+            .wait_stopped(deadline + Duration::from_millis(300));
+        let s = self.stats();
+        if s.enqueued == 0 && s.dropped_queue_full == 0 && s.dropped_too_large == 0 {
+            return;
         }
+        let undelivered = s.enqueued.saturating_sub(self.drain.delivered());
+        let mut line = format!(
+            "exit: accepted={} delivered={} undelivered={} refused_queue_full={} refused_too_large={}",
+            s.enqueued, s.delivered, undelivered, s.dropped_queue_full, s.dropped_too_large
+        );
+        if undelivered > 0 {
+            line.push_str(&format!(
+                "; {undelivered} record(s) not delivered: no adaptor acknowledged them within linger of {} ms",
+                linger.as_millis()
+            ));
+        }
+        log::emit(
+            if undelivered > 0 {
+                Level::Error
+            } else {
+                Level::Notice
+            },
+            &line,
+        );
     }
 
     /// Configuration this logger runs with.
     pub fn config(&self) -> &Config {
         &self.cfg
-    }
-    pub(crate) fn queue(&self) -> &RecordQueue {
-        &self.queue
-    }
-    pub(crate) fn drain_state(&self) -> &DrainerState {
-        &self.drain
     }
 }

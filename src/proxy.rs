@@ -1,20 +1,17 @@
-//! The adaptor's forwarding proxy: XSUB (bound where the workers' publishers connect)
-//! → XPUB (bound where consumers subscribe), in its own thread, steerable with
-//! PAUSE/RESUME/TERMINATE/STATISTICS over an inproc control socket (the commands of
-//! libzmq's `zmq_proxy_steerable`).
-//!
-//! Unlike a bare `zmq_proxy`, the loop only reads from the workers while at least one
-//! consumer subscription exists (counted from the XPUB's verbose subscription
-//! messages). With no consumer, records back up into the bounded socket queues and
-//! from there into the workers' own queues, where any drop is counted, instead of
-//! being forwarded to nobody.
-//!
-//! The same loop drives the optional reverse channel (SUB → PUSH), where a PUSH with
-//! no peer holds messages back the same way.
+//! The adaptor's proxy: XSUB (bound where the workers' publishers connect) → XPUB
+//! (bound where consumers subscribe), in its own thread, steerable with
+//! PAUSE/RESUME/TERMINATE/STATISTICS (the commands of libzmq's
+//! `zmq_proxy_steerable`) plus `DRAIN <ms>` (graceful stop) over an inproc control
+//! socket. The forwarding and its accounting live in [`crate::forward`]; the reverse
+//! channel (SUB → PUSH) in [`crate::relay`]. This file binds and starts them.
 
+use crate::accounting::Accounting;
+use crate::forward::{Forwarder, Limits};
+use crate::ipc_lock::{self, IpcLock, LockError};
+use crate::log::{self, Level};
 use crate::monitor::{self, EventSink, Monitor};
-use crate::zmq_util;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use crate::relay::Relay;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -40,6 +37,8 @@ pub enum ProxyError {
     InUse(String),
     /// Setting the IPC socket file's mode or group failed.
     IpcPermissions(String),
+    /// The IPC path's lock file (`PATH.lock`) cannot be used.
+    IpcLock(String),
     /// Any other libzmq error.
     Zmq(zmq::Error),
 }
@@ -57,12 +56,22 @@ impl std::fmt::Display for ProxyError {
                 "{p} is in use by a running process (another adaptor?); refusing to steal it"
             ),
             ProxyError::IpcPermissions(m) => write!(f, "ipc socket permissions: {m}"),
+            ProxyError::IpcLock(m) => f.write_str(m),
             ProxyError::Zmq(e) => write!(f, "libzmq: {e}"),
         }
     }
 }
 
 impl std::error::Error for ProxyError {}
+
+impl From<LockError> for ProxyError {
+    fn from(e: LockError) -> Self {
+        match e {
+            LockError::Held(p) => ProxyError::InUse(p.display().to_string()),
+            LockError::Unusable(m) => ProxyError::IpcLock(m),
+        }
+    }
+}
 
 impl From<zmq::Error> for ProxyError {
     fn from(e: zmq::Error) -> Self {
@@ -89,6 +98,17 @@ pub struct ProxyConfig {
     pub linger: Duration,
     /// Copy every message to the capture handler (debug mode).
     pub capture: bool,
+    /// Records held at most between publishers and consumers.
+    pub backlog_records: usize,
+    /// Bytes held at most between publishers and consumers.
+    pub backlog_bytes: usize,
+    /// Largest message a publisher may send (`ZMQ_MAXMSGSIZE`; a larger one makes
+    /// libzmq drop that peer's connection). Workers pack batches below it.
+    pub max_message: usize,
+    /// How long a graceful stop forwards the backlog before giving up.
+    pub drain_timeout: Duration,
+    /// Where the packed stream is published (XPUB, bound), and its compression.
+    pub packed: Option<(String, crate::packed::Compression)>,
 }
 
 impl Default for ProxyConfig {
@@ -102,11 +122,17 @@ impl Default for ProxyConfig {
             ipc_group: None,
             linger: Duration::from_millis(1000),
             capture: false,
+            backlog_records: 1_000_000,
+            backlog_bytes: 256 << 20,
+            max_message: 16 << 20,
+            drain_timeout: Duration::from_secs(5),
+            packed: None,
         }
     }
 }
 
-/// Message and byte counts of one proxy, as reported by libzmq's STATISTICS command.
+/// Message and byte counts of one proxy (the eight figures of libzmq's STATISTICS
+/// command; subscriptions going upstream are not counted).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ProxyStats {
     /// Messages received on the frontend (from publishers).
@@ -151,9 +177,13 @@ pub struct Proxy {
     /// Socket-event watchers of both sides.
     monitors: Vec<Monitor>,
     /// Counters shared with the forwarding thread.
-    counters: Arc<Counters>,
+    acct: Arc<Accounting>,
     /// Endpoints actually bound (wildcard ports resolved): frontend, backend.
     bound: (String, String),
+    /// Locks of the ipc paths bound, held while the proxy runs.
+    _locks: Vec<IpcLock>,
+    /// Graceful stop bound.
+    drain_timeout: Duration,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
@@ -203,8 +233,18 @@ fn apply_ipc_permissions(endpoint: &str, cfg: &ProxyConfig) -> Result<(), ProxyE
     Ok(())
 }
 
-fn bind(sock: &zmq::Socket, endpoint: &str) -> Result<String, ProxyError> {
+/// Binds `sock`; for an ipc path, first takes its lock (kept in `locks`), so of two
+/// proxies binding the same path at once exactly one proceeds.
+fn bind(
+    sock: &zmq::Socket,
+    endpoint: &str,
+    locks: &mut Vec<IpcLock>,
+) -> Result<String, ProxyError> {
     validate(endpoint)?;
+    // Abstract-namespace sockets (`@name`) have no file; the kernel refuses a second bind.
+    if let Some(path) = ipc_path(endpoint).filter(|p| !p.starts_with('@')) {
+        locks.push(ipc_lock::acquire(std::path::Path::new(path))?);
+    }
     check_ipc_free(endpoint)?;
     sock.bind(endpoint).map_err(|err| ProxyError::Bind {
         endpoint: endpoint.to_string(),
@@ -224,7 +264,7 @@ fn watch_both(
     backend: &zmq::Socket,
     labels: (&'static str, &'static str),
     events: &Option<EventSink>,
-    counters: &Arc<Counters>,
+    connections: &Arc<AtomicU64>,
 ) -> Result<Vec<Monitor>, ProxyError> {
     let Some(sink) = events else {
         return Ok(Vec::new());
@@ -236,7 +276,7 @@ fn watch_both(
             backend,
             labels.1,
             sink.clone(),
-            Some(counters.connections.clone()),
+            Some(connections.clone()),
         )?,
     ])
 }
@@ -251,12 +291,18 @@ struct Sides {
     capture: Option<CaptureFn>,
     /// Socket-event watchers, started before binding so "listening" is seen.
     monitors: Vec<Monitor>,
-    /// Counters shared with the forwarding thread.
-    counters: Arc<Counters>,
-    /// Forward only while consumer subscriptions exist (XPUB backend).
-    gate_on_subscriptions: bool,
+    /// Counters, shared with the forwarding thread.
+    acct: Arc<Accounting>,
+    /// The accounting forwarder's limits; None for the reverse relay.
+    limits: Option<Limits>,
     /// Bound/connected endpoints, wildcards resolved.
     bound: (String, String),
+    /// Locks of the ipc paths bound.
+    locks: Vec<IpcLock>,
+    /// Graceful stop bound.
+    drain_timeout: Duration,
+    /// The packed stream's socket and compression.
+    packed: Option<(zmq::Socket, crate::packed::Compression)>,
 }
 
 impl Proxy {
@@ -270,26 +316,39 @@ impl Proxy {
     ) -> Result<Proxy, ProxyError> {
         let ctx = zmq::Context::new();
         let frontend = ctx.socket(zmq::XSUB)?;
-        let mut backend = ctx.socket(zmq::XPUB)?;
+        let backend = ctx.socket(zmq::XPUB)?;
         for s in [&frontend, &backend] {
             s.set_linger(cfg.linger.as_millis() as i32)?;
         }
         frontend.set_rcvhwm(cfg.listen_hwm)?;
+        frontend.set_maxmsgsize(cfg.max_message.min(i64::MAX as usize) as i64)?;
         backend.set_sndhwm(cfg.publish_hwm)?;
-        zmq_util::set_xpub_verboser(&mut backend)?;
-        let counters = Arc::new(Counters::default());
+        let acct = Arc::new(Accounting::default());
+        let connections = acct.consumers.clone();
         let monitors = watch_both(
             &ctx,
             &frontend,
             &backend,
             ("listen", "publish"),
             &events,
-            &counters,
+            &connections,
         )?;
-        let f = bind(&frontend, &cfg.listen)?;
+        let mut locks = Vec::new();
+        let f = bind(&frontend, &cfg.listen, &mut locks)?;
         apply_ipc_permissions(&f, cfg)?;
-        let b = bind(&backend, &cfg.publish)?;
+        let b = bind(&backend, &cfg.publish, &mut locks)?;
         apply_ipc_permissions(&b, cfg)?;
+        let packed = match &cfg.packed {
+            Some((ep, c)) => {
+                let s = ctx.socket(zmq::XPUB)?;
+                s.set_linger(cfg.linger.as_millis() as i32)?;
+                s.set_sndhwm(cfg.publish_hwm)?;
+                let bound = bind(&s, ep, &mut locks)?;
+                apply_ipc_permissions(&bound, cfg)?;
+                Some((s, *c))
+            }
+            None => None,
+        };
         // Subscribe upstream to everything, independent of downstream consumers.
         frontend.send(&[1u8][..], 0)?;
         Self::run(
@@ -299,9 +358,16 @@ impl Proxy {
                 backend,
                 capture: if cfg.capture { capture } else { None },
                 monitors,
-                counters,
-                gate_on_subscriptions: true,
+                acct,
+                limits: Some(Limits {
+                    backlog_records: cfg.backlog_records.max(1),
+                    backlog_bytes: cfg.backlog_bytes.max(1),
+                    max_message: cfg.max_message,
+                }),
                 bound: (f, b),
+                locks,
+                drain_timeout: cfg.drain_timeout,
+                packed,
             },
         )
     }
@@ -323,17 +389,19 @@ impl Proxy {
             s.set_linger(cfg.linger.as_millis() as i32)?;
         }
         frontend.set_subscribe(b"")?;
-        let counters = Arc::new(Counters::default());
+        let acct = Arc::new(Accounting::default());
+        let connections = acct.consumers.clone();
         let monitors = watch_both(
             &ctx,
             &frontend,
             &backend,
             ("reverse-sub", "reverse-push"),
             &events,
-            &counters,
+            &connections,
         )?;
+        let mut locks = Vec::new();
         let f = if bind_listen {
-            bind(&frontend, listen)?
+            bind(&frontend, listen, &mut locks)?
         } else {
             validate(listen)?;
             frontend.connect(listen).map_err(|err| ProxyError::Bind {
@@ -342,7 +410,7 @@ impl Proxy {
             })?;
             listen.to_string()
         };
-        let b = bind(&backend, push)?;
+        let b = bind(&backend, push, &mut locks)?;
         apply_ipc_permissions(&b, cfg)?;
         Self::run(
             ctx,
@@ -351,9 +419,12 @@ impl Proxy {
                 backend,
                 capture: if cfg.capture { capture } else { None },
                 monitors,
-                counters,
-                gate_on_subscriptions: false,
+                acct,
+                limits: None,
                 bound: (f, b),
+                locks,
+                drain_timeout: Duration::ZERO,
+                packed: None,
             },
         )
     }
@@ -372,26 +443,39 @@ impl Proxy {
             frontend,
             backend,
             capture,
-            gate_on_subscriptions,
+            limits,
             bound,
             monitors,
-            counters,
+            locks,
+            acct,
+            drain_timeout,
+            packed,
         } = sides;
-        let c2 = counters.clone();
+        let a2 = acct.clone();
         let thread = std::thread::Builder::new()
             .name("zmq-adaptor-proxy".into())
             .spawn(move || {
-                let mut fwd = Forwarder {
-                    frontend,
-                    backend,
-                    control: ctl_proxy,
-                    capture,
-                    gate_on_subscriptions,
-                    counters: c2,
+                let r = match limits {
+                    Some(limits) => {
+                        let f = Forwarder::new(frontend, backend, ctl_proxy, capture, a2, limits);
+                        match packed {
+                            Some((s, c)) => f.with_packed(s, c),
+                            None => Ok(f),
+                        }
+                        .and_then(|mut f| f.run())
+                    }
+                    None => Relay {
+                        frontend,
+                        backend,
+                        control: ctl_proxy,
+                        capture,
+                        acct: a2,
+                    }
+                    .run(),
                 };
-                if let Err(e) = fwd.run() {
+                if let Err(e) = r {
                     if e != zmq::Error::ETERM {
-                        eprintln!("zmq-adaptor: proxy stopped: {e}");
+                        log::emit(Level::Error, &format!("proxy stopped: {e}"));
                     }
                 }
             })
@@ -402,8 +486,10 @@ impl Proxy {
             control: Mutex::new(Some(ctl_user)),
             thread: Some(thread),
             monitors,
-            counters,
+            acct,
             bound,
+            _locks: locks,
+            drain_timeout,
         })
     }
 
@@ -427,19 +513,34 @@ impl Proxy {
 
     /// Message and byte counters of both sides.
     pub fn stats(&self) -> Result<ProxyStats, ProxyError> {
-        Ok(self.counters.snapshot())
+        let a = &self.acct;
+        let g = Accounting::get;
+        Ok(ProxyStats {
+            frontend_msgs_in: g(&a.msgs_in),
+            frontend_bytes_in: g(&a.bytes_in),
+            backend_msgs_in: g(&a.subs_in),
+            backend_msgs_out: g(&a.msgs_out),
+            backend_bytes_out: g(&a.bytes_out),
+            ..Default::default()
+        })
     }
 
-    /// Consumer subscriptions live on the publish side now (the proxy forwards only
-    /// while this is above zero). Always 1 for the reverse channel.
+    /// The record accounting (received, forwarded, dropped by reason, consumer drops,
+    /// workers' reports).
+    pub fn accounting(&self) -> &Arc<Accounting> {
+        &self.acct
+    }
+
+    /// Live subscription prefixes on the publish side (the proxy forwards only while
+    /// there is at least one). 0 for the reverse channel.
     pub fn subscriptions(&self) -> u64 {
-        self.counters.subscriptions.load(Ordering::Relaxed).max(0) as u64
+        self.acct.subscriptions.load(Ordering::Relaxed)
     }
 
     /// Consumers connected to the publish side now (counted from socket events; 0 when
     /// the proxy was started without an event sink).
     pub fn subscribers(&self) -> u64 {
-        self.counters.connections.load(Ordering::Relaxed)
+        self.acct.consumers.load(Ordering::Relaxed)
     }
 
     /// The endpoints actually bound (`tcp://127.0.0.1:*` resolved to its port).
@@ -447,20 +548,32 @@ impl Proxy {
         (&self.bound.0, &self.bound.1)
     }
 
-    /// Terminates the proxy and closes every socket. Prompt: bounded by the
-    /// configured linger for messages still queued to consumers.
+    /// Stops gracefully: workers are told to stop sending, their last batches are
+    /// read, the backlog goes to consumers for up to the drain timeout, workers get
+    /// their final acknowledgements; then every socket is closed. What could not be
+    /// forwarded is counted ([`Accounting`]).
     pub fn stop(mut self) {
-        self.shutdown();
+        let t = self.drain_timeout;
+        self.shutdown(Some(t));
     }
 
-    fn shutdown(&mut self) {
+    /// Stops at once: no drain; records held are counted as returned/dropped.
+    pub fn terminate(mut self) {
+        self.shutdown(None);
+    }
+
+    fn shutdown(&mut self, drain: Option<Duration>) {
         let ctl = self
             .control
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
         if let Some(c) = ctl {
-            let _ = c.send(&b"TERMINATE"[..], 0);
+            let cmd = match drain {
+                Some(t) => format!("DRAIN {}", t.as_millis()),
+                None => "TERMINATE".to_string(),
+            };
+            let _ = c.send(cmd.as_bytes(), 0);
             drop(c);
         }
         if let Some(t) = self.thread.take() {
@@ -476,233 +589,6 @@ impl Proxy {
 
 impl Drop for Proxy {
     fn drop(&mut self) {
-        self.shutdown();
-    }
-}
-
-/// Counters written by the forwarding thread, read by anyone.
-#[derive(Default)]
-struct Counters {
-    /// Messages (complete, all parts) and bytes from publishers.
-    front_in: AtomicU64,
-    /// Bytes from publishers.
-    front_in_bytes: AtomicU64,
-    /// Subscription messages sent upstream.
-    front_out: AtomicU64,
-    /// Bytes sent upstream.
-    front_out_bytes: AtomicU64,
-    /// Subscription messages from consumers.
-    back_in: AtomicU64,
-    /// Bytes from consumers.
-    back_in_bytes: AtomicU64,
-    /// Messages forwarded to consumers.
-    back_out: AtomicU64,
-    /// Bytes forwarded to consumers.
-    back_out_bytes: AtomicU64,
-    /// Live consumer subscriptions (XPUB verboser: +1 per subscribe, -1 per unsubscribe).
-    subscriptions: AtomicI64,
-    /// Live consumer connections (from the socket monitor).
-    connections: Arc<AtomicU64>,
-}
-
-impl Counters {
-    fn snapshot(&self) -> ProxyStats {
-        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        ProxyStats {
-            frontend_msgs_in: l(&self.front_in),
-            frontend_bytes_in: l(&self.front_in_bytes),
-            frontend_msgs_out: l(&self.front_out),
-            frontend_bytes_out: l(&self.front_out_bytes),
-            backend_msgs_in: l(&self.back_in),
-            backend_bytes_in: l(&self.back_in_bytes),
-            backend_msgs_out: l(&self.back_out),
-            backend_bytes_out: l(&self.back_out_bytes),
-        }
-    }
-}
-
-/// Most messages moved per wake-up before control and subscriptions are looked at.
-const BURST: usize = 1000;
-
-/// The forwarding loop's state, owned by its thread.
-struct Forwarder {
-    /// Source of messages.
-    frontend: zmq::Socket,
-    /// Destination of messages; for XPUB, also the source of subscriptions.
-    backend: zmq::Socket,
-    /// Commands: PAUSE, RESUME, TERMINATE, STATISTICS.
-    control: zmq::Socket,
-    /// Debug hook.
-    capture: Option<CaptureFn>,
-    /// Hold messages back while no consumer subscription exists.
-    gate_on_subscriptions: bool,
-    /// Shared counters.
-    counters: Arc<Counters>,
-}
-
-impl Forwarder {
-    fn run(&mut self) -> zmq::Result<()> {
-        let mut paused = false;
-        // A message part the backend refused (EAGAIN), kept until it takes it.
-        let mut held: Option<(zmq::Message, bool)> = None;
-        // Whether the frontend is in the middle of a multipart message.
-        let mut in_multipart = false;
-        loop {
-            let subs = self.counters.subscriptions.load(Ordering::Relaxed);
-            let open = !paused && (!self.gate_on_subscriptions || subs > 0 || in_multipart);
-            let want_front = open && held.is_none();
-            let back_events = match (self.gate_on_subscriptions, held.is_some()) {
-                (true, true) => zmq::POLLIN | zmq::POLLOUT,
-                (true, false) => zmq::POLLIN,
-                (false, true) => zmq::POLLOUT,
-                (false, false) => zmq::PollEvents::empty(),
-            };
-            let mut items = [
-                self.control.as_poll_item(zmq::POLLIN),
-                self.backend.as_poll_item(back_events),
-                self.frontend.as_poll_item(if want_front {
-                    zmq::POLLIN
-                } else {
-                    zmq::PollEvents::empty()
-                }),
-            ];
-            zmq::poll(&mut items, if held.is_some() { 10 } else { -1 })?;
-            let (ctl_ready, back_in, front_ready) = (
-                items[0].is_readable(),
-                items[1].is_readable(),
-                items[2].is_readable(),
-            );
-            if ctl_ready {
-                match self.control.recv_bytes(zmq::DONTWAIT) {
-                    Ok(cmd) => match cmd.as_slice() {
-                        b"PAUSE" => paused = true,
-                        b"RESUME" => paused = false,
-                        b"TERMINATE" => return Ok(()),
-                        b"STATISTICS" => self.reply_stats()?,
-                        _ => {}
-                    },
-                    Err(zmq::Error::EAGAIN) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            if back_in {
-                self.read_subscriptions()?;
-            }
-            if let Some((msg, more)) = held.take() {
-                held = self.forward(msg, more)?;
-                if held.is_some() {
-                    continue;
-                }
-            }
-            if front_ready {
-                for _ in 0..BURST {
-                    let mut msg = zmq::Message::new();
-                    match self.frontend.recv(&mut msg, zmq::DONTWAIT) {
-                        Ok(()) => {}
-                        Err(zmq::Error::EAGAIN) => break,
-                        Err(e) => return Err(e),
-                    }
-                    let more = msg.get_more();
-                    in_multipart = more;
-                    self.counters
-                        .front_in_bytes
-                        .fetch_add(msg.len() as u64, Ordering::Relaxed);
-                    if !more {
-                        self.counters.front_in.fetch_add(1, Ordering::Relaxed);
-                    }
-                    held = self.forward(msg, more)?;
-                    if held.is_some() {
-                        break;
-                    }
-                    // Finish a multipart message even if a command or unsubscription
-                    // is waiting; otherwise yield to them after the burst.
-                    if !more
-                        && self.gate_on_subscriptions
-                        && self.counters.subscriptions.load(Ordering::Relaxed) <= 0
-                    {
-                        break;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Sends one part to the backend; returns it back when the backend refused it.
-    fn forward(
-        &mut self,
-        msg: zmq::Message,
-        more: bool,
-    ) -> zmq::Result<Option<(zmq::Message, bool)>> {
-        let len = msg.len() as u64;
-        if let Some(f) = self.capture.as_mut() {
-            f(Captured::Message, &msg, more);
-        }
-        let flags = zmq::DONTWAIT | if more { zmq::SNDMORE } else { 0 };
-        // The zmq crate consumes the message on send; keep a copy only when the
-        // backend can refuse (PUSH without peers). XPUB (lossy) never refuses.
-        if self.gate_on_subscriptions {
-            self.backend.send(msg, flags)?;
-        } else {
-            let keep = zmq::Message::from(&msg[..]);
-            match self.backend.send(msg, flags) {
-                Ok(()) => {}
-                Err(zmq::Error::EAGAIN) => return Ok(Some((keep, more))),
-                Err(e) => return Err(e),
-            }
-        }
-        self.counters
-            .back_out_bytes
-            .fetch_add(len, Ordering::Relaxed);
-        if !more {
-            self.counters.back_out.fetch_add(1, Ordering::Relaxed);
-        }
-        Ok(None)
-    }
-
-    /// Counts consumer (un)subscriptions arriving on the XPUB.
-    fn read_subscriptions(&mut self) -> zmq::Result<()> {
-        loop {
-            let mut msg = zmq::Message::new();
-            match self.backend.recv(&mut msg, zmq::DONTWAIT) {
-                Ok(()) => {}
-                Err(zmq::Error::EAGAIN) => return Ok(()),
-                Err(e) => return Err(e),
-            }
-            self.counters.back_in.fetch_add(1, Ordering::Relaxed);
-            self.counters
-                .back_in_bytes
-                .fetch_add(msg.len() as u64, Ordering::Relaxed);
-            match msg.first() {
-                Some(1) => {
-                    self.counters.subscriptions.fetch_add(1, Ordering::Relaxed);
-                }
-                Some(0) => {
-                    self.counters.subscriptions.fetch_sub(1, Ordering::Relaxed);
-                }
-                _ => {}
-            }
-            if let Some(f) = self.capture.as_mut() {
-                f(Captured::Subscription, &msg, false);
-            }
-        }
-    }
-
-    fn reply_stats(&self) -> zmq::Result<()> {
-        let s = self.counters.snapshot();
-        let v = [
-            s.frontend_msgs_in,
-            s.frontend_bytes_in,
-            s.frontend_msgs_out,
-            s.frontend_bytes_out,
-            s.backend_msgs_in,
-            s.backend_bytes_in,
-            s.backend_msgs_out,
-            s.backend_bytes_out,
-        ];
-        for (i, x) in v.iter().enumerate() {
-            let flags = if i + 1 < v.len() { zmq::SNDMORE } else { 0 };
-            self.control.send(&x.to_ne_bytes()[..], flags)?;
-        }
-        Ok(())
+        self.shutdown(None);
     }
 }

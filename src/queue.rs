@@ -53,7 +53,7 @@ impl Record {
 struct ProducerSide {
     /// Records accepted into the queue since the process's logger started.
     enqueued: AtomicU64,
-    /// Payload bytes now in the queue (and in the drainer's hands, not yet sent).
+    /// Payload bytes now in the queue or in the drainer's window (not yet acknowledged).
     bytes: AtomicUsize,
 }
 
@@ -118,13 +118,16 @@ impl RecordQueue {
             self.drops.too_large.fetch_add(1, Relaxed);
             return Err(R::ZMQ_ADAPTOR_ERR_TOPIC_TOO_LARGE);
         }
-        let n = topic.len() + body.len();
-        if n > self.max_record {
-            self.drops.too_large.fetch_add(1, Relaxed);
-            return Err(R::ZMQ_ADAPTOR_ERR_TOO_LARGE);
-        }
+        // Checked: nothing between the budget charge below and the ring push may
+        // panic, or the charge would never be returned.
+        let n = match topic.len().checked_add(body.len()) {
+            Some(n) if n <= self.max_record => n,
+            _ => return Err(self.refuse_too_large()),
+        };
+        // `max_record` and `max_bytes` are bounded by the configuration limits, so the
+        // counter (at most `max_bytes` plus one record per concurrent producer) cannot wrap.
         let before = self.prod.bytes.fetch_add(n, Relaxed);
-        if before + n > self.max_bytes {
+        if before.saturating_add(n) > self.max_bytes {
             self.prod.bytes.fetch_sub(n, Relaxed);
             self.drops.queue_full.fetch_add(1, Relaxed);
             return Err(R::ZMQ_ADAPTOR_ERR_QUEUE_FULL);
@@ -155,12 +158,19 @@ impl RecordQueue {
         Ok(Pushed::Queued)
     }
 
+    /// Counts a record refused for its size (also for lengths the C layer refuses
+    /// before it can look at the bytes) and returns the code to give back.
+    pub fn refuse_too_large(&self) -> crate::error::Error {
+        self.drops.too_large.fetch_add(1, Relaxed);
+        R::ZMQ_ADAPTOR_ERR_TOO_LARGE
+    }
+
     /// Takes the oldest record (drainer side).
     pub fn pop(&self) -> Option<Record> {
         self.ring.pop()
     }
 
-    /// Returns `bytes` of budget once records left the process (drainer side).
+    /// Returns `bytes` of budget once the adaptor acknowledged records (drainer side).
     pub fn release(&self, bytes: usize) {
         self.prod.bytes.fetch_sub(bytes, Relaxed);
     }
@@ -186,7 +196,7 @@ impl RecordQueue {
     pub fn depth(&self) -> usize {
         self.ring.len()
     }
-    /// Payload bytes not yet handed to libzmq.
+    /// Payload bytes held: queued, or sent and not yet acknowledged by the adaptor.
     pub fn depth_bytes(&self) -> usize {
         self.prod.bytes.load(Relaxed)
     }

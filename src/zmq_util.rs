@@ -29,11 +29,8 @@ pub fn set_xpub_nodrop(sock: &mut zmq::Socket) -> zmq::Result<()> {
     set_int_opt(sock, ZMQ_XPUB_NODROP, 1)
 }
 
-/// `ZMQ_XPUB_VERBOSER` from zmq.h (libzmq ≥ 4.2).
-const ZMQ_XPUB_VERBOSER: c_int = 78;
-
-/// Makes an XPUB pass every subscribe and unsubscribe message (including duplicates
-/// and those caused by a consumer disconnecting), so subscriptions can be counted.
-pub fn set_xpub_verboser(sock: &mut zmq::Socket) -> zmq::Result<()> {
-    set_int_opt(sock, ZMQ_XPUB_VERBOSER, 1)
+/// Makes an XPUB drop a message for a consumer whose queue is full (the default)
+/// instead of refusing it for everyone.
+pub fn set_xpub_lossy(sock: &mut zmq::Socket) -> zmq::Result<()> {
+    set_int_opt(sock, ZMQ_XPUB_NODROP, 0)
 }

@@ -125,5 +125,5 @@ location = /t {
 GET /t
 --- response_body
 enqueued=10 sent=10 queue=0 full=0 large=0 peer=1 zmq_errors=0
-fields=9
+fields=12
 --- record_count: 10

@@ -115,7 +115,7 @@ nilconfigure: unknown option "bogus"
 nilqueue_records must be a non-negative integer, got -1
 nilqueue_records must be a non-negative integer, got 1.5
 nillinger_ms must be a non-negative integer, got string
-nilsend_hwm must be at most 4294967295, got 1099511627776
+nilbad config: send_hwm must be 1..10000000 (got 1099511627776)
 nilendpoint must be a string, got number
 nilbad endpoint: expected tcp://host:port, ipc:///path or inproc://name
 nilconfigure expects a table, got string
@@ -141,3 +141,69 @@ nillogger already started in this process; configure before the first record
 true queue full: record dropped and counted unknown result code
 --- records
 first
+
+
+
+=== TEST 6: absurd sizes: nil, "bad config: <field> must be <min>..<max> (got <value>)"
+--- config
+location = /t {
+    content_by_lua_block {
+        local zl = require "zmq_logger"
+        ngx.say(zl.configure{ queue_records = 2^26 })
+        ngx.say(zl.configure{ queue_bytes = 2^31 })
+        ngx.say(zl.configure{ max_record_bytes = 2^25 })
+        ngx.say(zl.configure{ max_record_bytes = 2000, queue_bytes = 1000 })
+        ngx.say(zl.configure{ batch_interval_us = 10 })
+        ngx.say(zl.configure{ batch_records = 2^21 })
+        ngx.say(zl.configure{ linger_ms = 600001 })
+        ngx.say(zl.configure{ queue_records = 2^70 })
+        -- The bounds themselves are accepted; nothing was stored by the refusals.
+        ngx.say(zl.configure{ queue_records = 1048576, queue_bytes = 2^30,
+                              max_record_bytes = 2^24, linger_ms = 600000 })
+        ngx.say(zl.configure{ queue_records = 1000 })
+        assert(zl.log("after"))
+        ngx.say(zl.stats().enqueued)
+    }
+}
+--- request
+GET /t
+--- response_body
+nilbad config: queue_records must be 1..1048576 (got 67108864)
+nilbad config: queue_bytes must be 1..1073741824 (got 2147483648)
+nilbad config: max_record_bytes must be 1..16777216 (got 33554432)
+nilbad config: max_record_bytes must not exceed queue_bytes (got 2000 > 1000)
+nilbad config: batch_interval_us must be 50..10000000 (got 10)
+nilbad config: batch_records must be 1..1048576 (got 2097152)
+nilbad config: linger_ms must be 0..600000 (got 600001)
+nilbad config: queue_records must be 1..1048576 (got 1180591620717411300000)
+true
+true
+1
+--- records
+after
+
+
+
+=== TEST 7: an absurd queue_records in init_by_lua: every worker runs on, with the defaults
+--- workers: 2
+--- http_config
+init_by_lua_block {
+    local ok, err = require("zmq_logger").configure{ queue_records = 2^26 }
+    if not ok then ngx.log(ngx.WARN, "zmq_logger: ", err) end
+}
+--- config
+location = /t {
+    content_by_lua_block { ngx.say("ok") }
+    log_by_lua_block { assert(require("zmq_logger").log("rec")) }
+}
+--- request
+GET /t
+--- repeat: 4
+--- response_body
+ok
+--- record_count: 4
+--- records_like: ^rec$
+--- error_log
+zmq_logger: bad config: queue_records must be 1..1048576 (got 67108864)
+--- no_error_log
+exited on signal

@@ -69,4 +69,7 @@ GET /t
 --- response_body
 niltimed out
 --- error_log
-3 record(s) not delivered at exit
+[error]
+zmq_logger: exit: 
+undelivered=3 
+3 record(s) not delivered

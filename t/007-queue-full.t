@@ -88,7 +88,10 @@ GET /t
 true
 enqueued=4 dropped_queue_full=2 queue_bytes=100
 --- error_log
-4 record(s) not delivered at exit
+[error]
+zmq_logger: exit: 
+undelivered=4 
+4 record(s) not delivered
 
 
 
@@ -122,4 +125,7 @@ ok
 --- steps
 request GET /stats
 --- error_log
-10 record(s) not delivered at exit
+[error]
+zmq_logger: exit: 
+undelivered=10 
+10 record(s) not delivered

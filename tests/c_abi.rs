@@ -137,7 +137,12 @@ fn c_program_runs_the_proxy_in_process() {
         rest.push('\n');
     }
     assert_eq!(child.wait(Duration::from_secs(10)), Some(0), "{rest}");
-    assert!(rest.contains(&format!("in={count} out={count}")), "{rest}");
+    assert!(
+        rest.contains(&format!(
+            "in={count} out={count} subscriptions_in=1 forwarded={count} dropped=0 backlog=0"
+        )),
+        "{rest}"
+    );
     assert!(rest.contains("stopped"));
     assert_eq!(got.len(), count);
     for (i, m) in got.iter().enumerate() {

@@ -7,9 +7,10 @@
 mod jetstream;
 
 use clap::Parser;
+use std::net::ToSocketAddrs;
 use std::process::ExitCode;
 use std::time::Duration;
-use zmq_adaptor::adaptor::{self, Options, ReverseOptions};
+use zmq_adaptor::adaptor::{self, Control, Options, ReverseOptions};
 use zmq_adaptor::proxy::{self, ProxyConfig};
 
 /// Forwards usage records from nginx workers (XSUB) to subscribers (XPUB).
@@ -17,16 +18,16 @@ use zmq_adaptor::proxy::{self, ProxyConfig};
 #[command(name = "zmq-adaptor", version, about, long_about = None)]
 struct Cli {
     /// Endpoint where nginx workers' publishers connect (XSUB, bound).
-    #[arg(short = 'b', long = "bind", value_name = "ENDPOINT", default_value = proxy::DEFAULT_LISTEN)]
+    #[arg(short = 'b', long = "bind", value_name = "ENDPOINT", default_value = proxy::DEFAULT_LISTEN, value_parser = parse_bind_endpoint)]
     listen: String,
     /// Endpoint where consumers subscribe (XPUB, bound). Use tcp://0.0.0.0:6001 to expose it on every interface.
-    #[arg(short = 'p', long = "publish", value_name = "ENDPOINT", default_value = proxy::DEFAULT_PUBLISH)]
+    #[arg(short = 'p', long = "publish", value_name = "ENDPOINT", default_value = proxy::DEFAULT_PUBLISH, value_parser = parse_bind_endpoint)]
     publish: String,
     /// Reverse channel: endpoint a SUB connects to (bound with -r); enables the channel.
-    #[arg(short = 'l', long = "reverse-listen", value_name = "ENDPOINT")]
+    #[arg(short = 'l', long = "reverse-listen", value_name = "ENDPOINT", value_parser = parse_endpoint)]
     reverse_listen: Option<String>,
     /// Reverse channel: endpoint the PUSH binds (default ipc:///tmp/nginx_queue_push); enables the channel.
-    #[arg(short = 'u', long = "reverse-push", value_name = "ENDPOINT")]
+    #[arg(short = 'u', long = "reverse-push", value_name = "ENDPOINT", value_parser = parse_bind_endpoint)]
     reverse_push: Option<String>,
     /// Print every message (timestamp, size, text or escaped bytes) and socket event.
     #[arg(short = 'd', long)]
@@ -37,7 +38,8 @@ struct Cli {
     /// Reverse-channel test: SUB binds on -l, a built-in publisher sends, a PULL prints.
     #[arg(short = 'r', long = "reverse-test")]
     reverse_test: bool,
-    /// Mode of IPC socket files the adaptor binds, in octal (e.g. 0660).
+    /// Mode of IPC socket files the adaptor binds, in octal permission bits 0..0777
+    /// (e.g. 0660); setuid, setgid and sticky bits are refused.
     #[arg(long, value_name = "OCTAL", value_parser = parse_mode)]
     ipc_mode: Option<u32>,
     /// Group of IPC socket files the adaptor binds (name or number).
@@ -47,25 +49,115 @@ struct Cli {
     /// (default when run as root: nobody).
     #[arg(long, value_name = "USER")]
     worker_user: Option<String>,
-    /// Print a stats line every SECONDS (0 = never).
-    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    /// Print a stats line every SECONDS (0 = never, at most 86400).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0, value_parser = parse_seconds)]
     stats_interval: f64,
     /// Interval between built-in test messages, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 100)]
     test_interval_ms: u64,
     /// Receive high-water mark of the listen side, in messages.
-    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    #[arg(long, value_name = "N", default_value_t = 1_000_000, value_parser = clap::value_parser!(i32).range(0..))]
     listen_hwm: i32,
     /// Send high-water mark per consumer on the publish side, in messages.
-    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = clap::value_parser!(i32).range(0..))]
     publish_hwm: i32,
+    /// Serve Prometheus metrics at http://HOST:PORT/metrics (off by default).
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics: Option<String>,
+    /// On SIGTERM/SIGINT, forward the backlog to consumers for at most SECONDS.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0, value_parser = parse_seconds)]
+    drain_timeout: f64,
+    /// Records held at most between workers and consumers.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    backlog_records: usize,
+    /// Bytes held at most between workers and consumers.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
+    backlog_bytes: usize,
+    /// Also publish the batches as they are (packed stream, for high-throughput consumers).
+    #[arg(long, value_name = "ENDPOINT")]
+    publish_packed: Option<String>,
+    /// Compression of the packed stream.
+    #[arg(long, value_name = "none|zstd|lz4", default_value = "none", value_parser = parse_compression)]
+    packed_compression: zmq_adaptor::packed::Compression,
+    /// Largest message a publisher may send; workers pack batches below it.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+    max_message_bytes: usize,
 }
 
+fn parse_compression(s: &str) -> Result<zmq_adaptor::packed::Compression, String> {
+    zmq_adaptor::packed::Compression::parse(s)
+        .ok_or_else(|| format!("'{s}' is not one of none, zstd, lz4"))
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=86_400.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "'{s}' is not a number of seconds between 0 and 86400"
+        )),
+    }
+}
+
+/// Octal permission bits 0..0777; setuid, setgid and sticky bits are refused.
 fn parse_mode(s: &str) -> Result<u32, String> {
-    u32::from_str_radix(s.trim_start_matches("0o"), 8)
-        .ok()
-        .filter(|m| *m <= 0o7777)
-        .ok_or_else(|| format!("'{s}' is not an octal file mode like 0660"))
+    let m = u32::from_str_radix(s.trim_start_matches("0o"), 8)
+        .map_err(|_| format!("'{s}' is not an octal file mode like 0660"))?;
+    if m > 0o7777 {
+        return Err(format!("'{s}' is not an octal file mode like 0660"));
+    }
+    if m > 0o777 {
+        return Err(format!(
+            "'{s}' sets setuid, setgid or sticky bits; give permission bits only (0..0777, e.g. 0660)"
+        ));
+    }
+    Ok(m)
+}
+
+/// An endpoint whose syntax can work (see `config::endpoint_problem`).
+fn parse_endpoint(s: &str) -> Result<String, String> {
+    match zmq_adaptor::config::endpoint_problem(s) {
+        None => Ok(s.to_string()),
+        Some(why) => Err(format!("bad endpoint '{s}': {why}")),
+    }
+}
+
+/// An endpoint this process can bind: good syntax, an ipc path in an existing
+/// directory, a tcp host that is `*`, an address, a resolvable name or an interface.
+fn parse_bind_endpoint(s: &str) -> Result<String, String> {
+    let s = parse_endpoint(s)?;
+    if let Some(path) = proxy::ipc_path(&s).filter(|p| !p.starts_with('@')) {
+        let dir = std::path::Path::new(path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty());
+        if let Some(d) = dir {
+            if !d.is_dir() {
+                return Err(format!(
+                    "cannot bind '{s}': directory {} does not exist",
+                    d.display()
+                ));
+            }
+        }
+    }
+    if let Some(addr) = s.strip_prefix("tcp://") {
+        let (host, _) = addr.rsplit_once(':').unwrap_or((addr, ""));
+        let host = host.rsplit_once(';').map_or(host, |(_, h)| h);
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let known = host == "*"
+            || bare.parse::<std::net::IpAddr>().is_ok()
+            || (bare, 0u16)
+                .to_socket_addrs()
+                .is_ok_and(|mut a| a.next().is_some())
+            || std::ffi::CString::new(bare)
+                // SAFETY: NUL-terminated name; if_nametoindex only reads it.
+                .map(|c| unsafe { libc::if_nametoindex(c.as_ptr()) } != 0)
+                .unwrap_or(false);
+        if !known {
+            return Err(format!(
+                "cannot bind '{s}': '{host}' is not *, an IP address, a resolvable host name or a network interface"
+            ));
+        }
+    }
+    Ok(s)
 }
 
 fn main() -> ExitCode {
@@ -98,6 +190,11 @@ fn main() -> ExitCode {
             publish_hwm: cli.publish_hwm,
             ipc_mode: cli.ipc_mode,
             ipc_group,
+            drain_timeout: Duration::from_secs_f64(cli.drain_timeout),
+            backlog_records: cli.backlog_records.max(1),
+            backlog_bytes: cli.backlog_bytes.max(1),
+            max_message: cli.max_message_bytes.max(1024),
+            packed: cli.publish_packed.map(|ep| (ep, cli.packed_compression)),
             ..ProxyConfig::default()
         },
         debug: cli.debug || cli.test || cli.reverse_test,
@@ -107,6 +204,7 @@ fn main() -> ExitCode {
         stats_interval: (cli.stats_interval > 0.0)
             .then(|| Duration::from_secs_f64(cli.stats_interval)),
         worker_user: cli.worker_user,
+        metrics: cli.metrics,
     };
     if opts.debug {
         let (a, b, c) = zmq::version();
@@ -116,15 +214,23 @@ fn main() -> ExitCode {
         );
     }
 
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let (tx, rx) = std::sync::mpsc::channel::<Control>();
     match signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
     ]) {
         Ok(mut signals) => {
             std::thread::spawn(move || {
-                if signals.forever().next().is_some() {
-                    let _ = tx.send(());
+                for sig in signals.forever() {
+                    let c = if sig == signal_hook::consts::SIGHUP {
+                        Control::Reload
+                    } else {
+                        Control::Stop
+                    };
+                    if tx.send(c).is_err() || c == Control::Stop {
+                        break;
+                    }
                 }
             });
         }

@@ -85,9 +85,11 @@ fn main() -> ExitCode {
         .map(|ms| zmq_adaptor::flush(Duration::from_millis(ms)).is_ok());
     let s = zmq_adaptor::stats();
     println!(
-        "refused={refused} enqueued={} sent={} dropped_queue_full={} dropped_too_large={} queue_records={} send_retries={} flushed={}",
+        "refused={refused} enqueued={} sent={} delivered={} in_flight={} dropped_queue_full={} dropped_too_large={} queue_records={} send_retries={} flushed={}",
         s.enqueued,
         s.sent,
+        s.delivered,
+        s.in_flight,
         s.dropped_queue_full,
         s.dropped_too_large,
         s.queue_records,

@@ -1,8 +1,9 @@
 //! C ABI of the per-process logger: configure, log, publish, flush, stats, strerror.
 
 use super::{ffi_boundary, try_cstr, try_ref, try_slice};
-use crate::config::{Config, DEFAULT_ENDPOINT};
+use crate::config::{check_field, Config, ConfigError, DEFAULT_ENDPOINT, MAX_RECORD_BYTES};
 use crate::error::zmq_adaptor_result as R;
+use crate::queue::MAX_TOPIC;
 use crate::stats::zmq_adaptor_stats;
 use std::os::raw::{c_char, c_int};
 use std::time::Duration;
@@ -17,19 +18,23 @@ pub struct zmq_adaptor_config {
     /// (default `ipc:///tmp/nginx_queue_listen`, or `$ZMQ_ADAPTOR_ENDPOINT`). Borrowed:
     /// copied during the call.
     pub endpoint: *const c_char,
-    /// Queue bound in records (default 65536).
+    /// Queue bound in records (default 65536, at most 1048576: the ring's slots are
+    /// allocated when the logger starts).
     pub queue_records: usize,
-    /// Queue bound in payload bytes (default 64 MiB).
+    /// Queue bound in payload bytes (default 64 MiB, at most 1 GiB).
     pub queue_bytes: usize,
-    /// Largest record accepted, topic included (default 64 KiB).
+    /// Largest record accepted, topic included (default 64 KiB, at most 16 MiB and
+    /// at most `queue_bytes`).
     pub max_record_bytes: usize,
-    /// libzmq send high-water mark in messages (default 100000).
+    /// libzmq send high-water mark in messages (default 100000, at most 10000000).
     pub send_hwm: u32,
-    /// Drainer wake interval in microseconds (default 10000, minimum 50).
+    /// Drainer wake interval in microseconds (default 10000, 50..10000000).
     pub batch_interval_us: u32,
-    /// Queue depth that wakes the drainer early (default 4096).
+    /// Queue depth that wakes the drainer early (default 4096, at most 1048576; the
+    /// wake happens at `min(batch_records, queue_records)`).
     pub batch_records: u32,
-    /// Longest wait at process exit to deliver queued records, in ms (default 2000).
+    /// Longest wait at process exit to deliver queued records, in ms (default 2000,
+    /// at most 600000).
     pub linger_ms: u32,
 }
 
@@ -59,50 +64,152 @@ pub extern "C" fn zmq_adaptor_config_init(cfg: *mut zmq_adaptor_config) -> c_int
     })
 }
 
+/// The `Config` a C struct describes (zero fields: defaults), every value checked
+/// before any conversion could clamp it.
+fn config_from_c(c: &zmq_adaptor_config) -> Result<Config, ConfigError> {
+    let d = Config::default();
+    let endpoint = if c.endpoint.is_null() {
+        std::env::var(crate::config::ENDPOINT_ENV)
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string())
+    } else {
+        // SAFETY: non-null and NUL-terminated per the export's contract.
+        let raw = unsafe { std::ffi::CStr::from_ptr(c.endpoint) };
+        match raw.to_str() {
+            Ok(s) => s.to_string(),
+            Err(_) => {
+                return Err(ConfigError {
+                    code: R::ZMQ_ADAPTOR_ERR_BAD_ENDPOINT,
+                    field: "endpoint",
+                    message: "endpoint is not valid UTF-8".into(),
+                })
+            }
+        }
+    };
+    for (field, v) in [
+        ("queue_records", c.queue_records as i128),
+        ("queue_bytes", c.queue_bytes as i128),
+        ("max_record_bytes", c.max_record_bytes as i128),
+        ("send_hwm", c.send_hwm as i128),
+        ("batch_interval_us", c.batch_interval_us as i128),
+        ("batch_records", c.batch_records as i128),
+        ("linger_ms", c.linger_ms as i128),
+    ] {
+        if v != 0 {
+            check_field(field, v)?;
+        }
+    }
+    // In range now, so every conversion below is exact.
+    let pick = |v: usize, dflt: usize| if v == 0 { dflt } else { v };
+    let cfg = Config {
+        endpoint,
+        queue_records: pick(c.queue_records, d.queue_records),
+        queue_bytes: pick(c.queue_bytes, d.queue_bytes),
+        max_record_bytes: pick(c.max_record_bytes, d.max_record_bytes),
+        send_hwm: if c.send_hwm == 0 {
+            d.send_hwm
+        } else {
+            c.send_hwm as i32
+        },
+        batch_interval: if c.batch_interval_us == 0 {
+            d.batch_interval
+        } else {
+            Duration::from_micros(c.batch_interval_us as u64)
+        },
+        batch_records: pick(c.batch_records as usize, d.batch_records),
+        linger: if c.linger_ms == 0 {
+            d.linger
+        } else {
+            Duration::from_millis(c.linger_ms as u64)
+        },
+    };
+    cfg.check()?;
+    Ok(cfg)
+}
+
 /// Sets the logger configuration of this process (and of processes forked from it
 /// later). Must be called before the first record is logged in this process; after
 /// that it returns `ZMQ_ADAPTOR_ERR_ALREADY_STARTED` and changes nothing.
 ///
 /// `cfg` is borrowed and copied; NULL gives `ZMQ_ADAPTOR_ERR_NULL`. Returns
-/// `ZMQ_ADAPTOR_ERR_BAD_ENDPOINT` or `ZMQ_ADAPTOR_ERR_BAD_CONFIG` for invalid values.
-/// Creates no ZeroMQ object, so it is safe before `fork`. Thread-safe.
+/// `ZMQ_ADAPTOR_ERR_BAD_ENDPOINT` or `ZMQ_ADAPTOR_ERR_BAD_CONFIG` for invalid values
+/// (`zmq_adaptor_config_check` says which field and its bounds). Creates no ZeroMQ
+/// object, so it is safe before `fork`. Thread-safe.
 #[no_mangle]
 pub extern "C" fn zmq_adaptor_configure(cfg: *const zmq_adaptor_config) -> c_int {
     ffi_boundary!({
         let c = try_ref!(cfg);
-        let d = Config::default();
-        let endpoint = if c.endpoint.is_null() {
-            std::env::var(crate::config::ENDPOINT_ENV)
-                .ok()
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string())
-        } else {
-            try_cstr!(c.endpoint, R::ZMQ_ADAPTOR_ERR_BAD_ENDPOINT).to_string()
+        match config_from_c(c) {
+            Ok(cfg) => R::code_of(crate::configure(cfg)),
+            Err(e) => e.code as c_int,
+        }
+    })
+}
+
+/// Checks `cfg` as `zmq_adaptor_configure` would, without storing it, and writes a
+/// one-line reason naming the first bad field and its bounds into `msg` (for example
+/// `queue_records must be 1..1048576 (got 67108864)`; an empty string when `cfg` is
+/// valid). Returns 0, `ZMQ_ADAPTOR_ERR_BAD_CONFIG` or `ZMQ_ADAPTOR_ERR_BAD_ENDPOINT`.
+///
+/// `cfg` is borrowed; NULL gives `ZMQ_ADAPTOR_ERR_NULL`. `msg` may be NULL (no text);
+/// otherwise it is caller-owned storage of `msg_len` bytes, always NUL-terminated
+/// when `msg_len > 0` (the text is cut to fit). Thread-safe.
+#[no_mangle]
+pub extern "C" fn zmq_adaptor_config_check(
+    cfg: *const zmq_adaptor_config,
+    msg: *mut c_char,
+    msg_len: usize,
+) -> c_int {
+    ffi_boundary!({
+        let c = try_ref!(cfg);
+        let (code, text) = match config_from_c(c) {
+            Ok(_) => (R::ZMQ_ADAPTOR_OK, String::new()),
+            Err(e) => (e.code, e.message),
         };
-        let pick = |v: usize, dflt: usize| if v == 0 { dflt } else { v };
-        let cfg = Config {
-            endpoint,
-            queue_records: pick(c.queue_records, d.queue_records),
-            queue_bytes: pick(c.queue_bytes, d.queue_bytes),
-            max_record_bytes: pick(c.max_record_bytes, d.max_record_bytes),
-            send_hwm: if c.send_hwm == 0 {
-                d.send_hwm
-            } else {
-                c.send_hwm.min(i32::MAX as u32) as i32
-            },
-            batch_interval: if c.batch_interval_us == 0 {
-                d.batch_interval
-            } else {
-                Duration::from_micros(c.batch_interval_us as u64)
-            },
-            batch_records: pick(c.batch_records as usize, d.batch_records),
-            linger: if c.linger_ms == 0 {
-                d.linger
-            } else {
-                Duration::from_millis(c.linger_ms as u64)
-            },
-        };
-        R::code_of(crate::configure(cfg))
+        if !msg.is_null() && msg_len > 0 && msg_len <= isize::MAX as usize {
+            let n = text.len().min(msg_len - 1);
+            // SAFETY: msg is non-null caller storage of msg_len bytes (contract);
+            // n + 1 <= msg_len bytes are written.
+            unsafe {
+                std::ptr::copy_nonoverlapping(text.as_ptr(), msg as *mut u8, n);
+                msg.add(n).write(0);
+            }
+        }
+        code as c_int
+    })
+}
+
+/// The accepted range of the numeric `zmq_adaptor_config` field called `field`
+/// (`"queue_records"`, `"queue_bytes"`, `"max_record_bytes"`, `"send_hwm"`,
+/// `"batch_interval_us"`, `"batch_records"`, `"linger_ms"`), in the field's unit.
+/// 0 ("default") is accepted in every field besides this range.
+///
+/// `field` is a borrowed NUL-terminated string; `min` and `max` are caller-owned; any
+/// NULL gives `ZMQ_ADAPTOR_ERR_NULL`, an unknown name `ZMQ_ADAPTOR_ERR_BAD_CONFIG`.
+/// Thread-safe.
+#[no_mangle]
+pub extern "C" fn zmq_adaptor_config_limit(
+    field: *const c_char,
+    min: *mut u64,
+    max: *mut u64,
+) -> c_int {
+    ffi_boundary!({
+        if min.is_null() || max.is_null() {
+            return R::ZMQ_ADAPTOR_ERR_NULL as c_int;
+        }
+        let name = try_cstr!(field, R::ZMQ_ADAPTOR_ERR_BAD_CONFIG);
+        match crate::config::limit(name) {
+            Some(l) => {
+                // SAFETY: both non-null, caller-owned storage for one u64 each.
+                unsafe {
+                    min.write(l.min);
+                    max.write(l.max);
+                }
+                R::ZMQ_ADAPTOR_OK as c_int
+            }
+            None => R::ZMQ_ADAPTOR_ERR_BAD_CONFIG as c_int,
+        }
     })
 }
 
@@ -118,6 +225,9 @@ pub extern "C" fn zmq_adaptor_log(data: *const u8, len: usize) -> c_int {
     ffi_boundary!({
         if data.is_null() {
             return R::ZMQ_ADAPTOR_ERR_NULL as c_int;
+        }
+        if len > MAX_RECORD_BYTES {
+            return refuse_oversize(R::ZMQ_ADAPTOR_ERR_TOO_LARGE);
         }
         let rec = try_slice!(data, len);
         R::code_of(crate::log(rec))
@@ -141,15 +251,35 @@ pub extern "C" fn zmq_adaptor_publish(
         if topic.is_null() || data.is_null() {
             return R::ZMQ_ADAPTOR_ERR_NULL as c_int;
         }
+        if topic_len > MAX_TOPIC {
+            return refuse_oversize(R::ZMQ_ADAPTOR_ERR_TOPIC_TOO_LARGE);
+        }
+        if len > MAX_RECORD_BYTES {
+            return refuse_oversize(R::ZMQ_ADAPTOR_ERR_TOO_LARGE);
+        }
         let t = try_slice!(topic, topic_len);
         let d = try_slice!(data, len);
         R::code_of(crate::publish(t, d))
     })
 }
 
-/// Waits up to `timeout_ms` until every record queued in this process before the
-/// call was handed to libzmq. Returns 0 then (also when nothing was ever logged),
-/// `ZMQ_ADAPTOR_ERR_TIMEOUT` otherwise (records stay queued). Thread-safe; blocks
+/// Refuses a record whose length alone is over every size the library accepts
+/// (`MAX_RECORD_BYTES`, or a topic over 65535 bytes), before any slice is built over
+/// the caller's memory; counted in `dropped_too_large` like any other oversize record.
+fn refuse_oversize(code: R) -> c_int {
+    match crate::logger::get() {
+        Ok(l) => {
+            l.refuse_too_large();
+            code as c_int
+        }
+        Err(e) => e as c_int,
+    }
+}
+
+/// Waits up to `timeout_ms` until the adaptor acknowledged every record accepted in
+/// this process before the call (or the record was given up as larger than the
+/// adaptor takes, which is counted). Returns 0 then (also when nothing was ever
+/// logged), `ZMQ_ADAPTOR_ERR_TIMEOUT` otherwise (records stay queued). Thread-safe; blocks
 /// the caller only, never the request path of other threads.
 #[no_mangle]
 pub extern "C" fn zmq_adaptor_flush(timeout_ms: u32) -> c_int {

@@ -7,6 +7,7 @@
 //! `unsafe`, so each function checks for NULL and documents what else it relies on.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
+pub mod log;
 pub mod logger;
 pub mod proxy;
 
@@ -40,10 +41,16 @@ macro_rules! try_ref {
 }
 
 /// `&[u8]` from a C pointer and length, or return `ZMQ_ADAPTOR_ERR_NULL`.
-/// A NULL pointer with length 0 is the empty slice.
+/// A NULL pointer with length 0 is the empty slice. A length no object can have
+/// (over `isize::MAX`, or past the end of the address space) returns
+/// `ZMQ_ADAPTOR_ERR_TOO_LARGE` before any slice is built.
 macro_rules! try_slice {
     ($ptr:expr, $len:expr) => {{
-        let (p, n) = ($ptr, $len);
+        let (p, n): (*const u8, usize) = ($ptr, $len);
+        if n > isize::MAX as usize || (p as usize).checked_add(n).is_none() {
+            return $crate::error::zmq_adaptor_result::ZMQ_ADAPTOR_ERR_TOO_LARGE
+                as std::os::raw::c_int;
+        }
         if p.is_null() {
             if n == 0 {
                 &[][..]

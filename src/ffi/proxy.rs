@@ -38,7 +38,8 @@ pub struct zmq_adaptor_proxy_config {
     pub linger_ms: u32,
 }
 
-/// Proxy counters (messages and bytes, each side and direction).
+/// Proxy counters: messages and bytes, each side and direction, and the record
+/// accounting (`records_received == records_forwarded + records_dropped + records_backlog`).
 #[allow(non_camel_case_types)]
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy)]
@@ -61,11 +62,23 @@ pub struct zmq_adaptor_proxy_stats {
     pub backend_bytes_out: u64,
     /// Consumers connected now (0 when not tracked).
     pub subscribers: u64,
+    /// Records received (a batch from a worker counts its records; duplicates of
+    /// records already received do not count).
+    pub records_received: u64,
+    /// Records handed to at least one matching consumer.
+    pub records_forwarded: u64,
+    /// Records received that no consumer got (every reason).
+    pub records_dropped: u64,
+    /// Records received and not yet forwarded or dropped.
+    pub records_backlog: u64,
+    /// Records one or more lagging consumers missed while others got them.
+    pub consumer_drops: u64,
 }
 
 fn err_code(e: &ProxyError) -> R {
     match e {
         ProxyError::BadEndpoint(_) => R::ZMQ_ADAPTOR_ERR_BAD_ENDPOINT,
+        ProxyError::InUse(_) => R::ZMQ_ADAPTOR_ERR_IN_USE,
         _ => R::ZMQ_ADAPTOR_ERR_ZMQ,
     }
 }
@@ -76,7 +89,9 @@ fn err_code(e: &ProxyError) -> R {
 /// `cfg` is borrowed (NULL = all defaults); `out` must not be NULL
 /// (`ZMQ_ADAPTOR_ERR_NULL`). On success the caller owns `*out` and must release it
 /// with `zmq_adaptor_proxy_stop`; on failure `*out` is set to NULL and the code says
-/// why (`ZMQ_ADAPTOR_ERR_BAD_ENDPOINT`, `ZMQ_ADAPTOR_ERR_ZMQ` for a bind failure).
+/// why (`ZMQ_ADAPTOR_ERR_BAD_ENDPOINT`, `ZMQ_ADAPTOR_ERR_IN_USE` when another adaptor
+/// or proxy holds an ipc path (of two starting at once exactly one wins),
+/// `ZMQ_ADAPTOR_ERR_ZMQ` for another bind failure).
 /// Thread-safe.
 #[no_mangle]
 pub extern "C" fn zmq_adaptor_proxy_start(
@@ -170,6 +185,8 @@ pub extern "C" fn zmq_adaptor_proxy_stats_get(
         }
         match p.inner.stats() {
             Ok(s) => {
+                let a = p.inner.accounting();
+                let r = a.snapshot();
                 let v = zmq_adaptor_proxy_stats {
                     frontend_msgs_in: s.frontend_msgs_in,
                     frontend_bytes_in: s.frontend_bytes_in,
@@ -180,6 +197,11 @@ pub extern "C" fn zmq_adaptor_proxy_stats_get(
                     backend_msgs_out: s.backend_msgs_out,
                     backend_bytes_out: s.backend_bytes_out,
                     subscribers: p.inner.subscribers(),
+                    records_received: r.received,
+                    records_forwarded: r.forwarded,
+                    records_dropped: r.dropped_total(),
+                    records_backlog: r.backlog,
+                    consumer_drops: a.consumer_drops.load(std::sync::atomic::Ordering::Relaxed),
                 };
                 // SAFETY: out is non-null and writable per the contract.
                 unsafe { out.write(v) };

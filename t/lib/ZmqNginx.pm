@@ -33,10 +33,19 @@ package ZmqNginx;
 #                       request METHOD /path   (status must be 200)
 #                       sleep SECONDS
 #                       reload                 (nginx -s reload, waits for new workers)
+#                       old_workers_gone SECONDS [TODO REASON...]  (the workers that
+#                                              ran before the last reload exited within
+#                                              SECONDS of it; with TODO, a known failure
+#                                              reported as "not ok # TODO")
+#                       run COMMAND...         (shell command in the checkout, with
+#                                              $TEST_NGINX_* expanded; must exit 0)
+#                       quit_clean             (quit; the master must exit 0, not on
+#                                              a signal)
 #                       quit                   (nginx -s quit, waits for the master)
 #                       quit_nowait            (nginx -s quit, does not wait)
 #                       nginx_wait             (waits for the master to exit)
 #                       adaptor_up / adaptor_down
+#                       adaptor_restart        (SIGTERM, then start again at once)
 #                       load SECONDS /path [CONNECTIONS]   (wrk in the background)
 #                       load_wait
 #   adaptor           "down": the adaptor is stopped when nginx starts
@@ -100,6 +109,7 @@ my $NGINX = $ENV{TEST_NGINX_BINARY} // find_nginx();
 
 my ($TMP, $SERVROOT, $PORT, $ENDPOINT, $ADAPTOR_SOCK, $PUB_SOCK, $LINK);
 my ($adaptor_pid, $sub_pid, $nginx_pid, $wrk_pid);
+my ($reload_time, @reload_old_workers);
 my $sub_out;
 my $owner_pid = $$;
 
@@ -126,13 +136,13 @@ sub check_prerequisites {
         unless -x $ADAPTOR_BIN;
     my $mod = "$LIBDIR/zmq_logger.so";
     my $built = "$LIBDIR/libzmq_logger.so";
+    # Never cp onto zmq_logger.so: a running nginx has it mapped (see README,
+    # "Upgrading a live module"); make module replaces it with a new file + rename.
     if (!-e $mod) {
-        bail "$mod not found: run make build (cargo build --release --workspace && "
-            . "cp target/release/libzmq_logger.so target/release/zmq_logger.so)";
+        bail "$mod not found: run make build (cargo build --release --workspace && make module)";
     }
     if (-e $built && (stat $built)[9] > (stat $mod)[9]) {
-        bail "$mod is older than $built: copy it again "
-            . "(cp target/release/libzmq_logger.so target/release/zmq_logger.so)";
+        bail "$mod is older than $built: run make module (atomic replace)";
     }
     bail "$LIBDIR/libzmq_adaptor.so not found" unless -e "$LIBDIR/libzmq_adaptor.so";
     bail "$PYTHON cannot import zmq (install python3-zmq or set PYTHON)"
@@ -536,6 +546,7 @@ sub run_steps {
             Test::More::is($r->{status}, 200, "$name - step '$s' status");
         } elsif ($op eq 'reload') {
             my @old = worker_pids($nginx_pid);
+            ($reload_time, @reload_old_workers) = (time, @old);
             nginx_signal('reload');
             # Wait until a worker that was not there before runs.
             my $deadline = time + 15;
@@ -546,6 +557,34 @@ sub run_steps {
             }
             Test::More::ok((grep { !$old{$_} } worker_pids($nginx_pid)) > 0,
                 "$name - new workers after reload");
+        } elsif ($op eq 'old_workers_gone') {
+            die "old_workers_gone needs a reload before it\n" unless defined $reload_time;
+            my $deadline = $reload_time + $a[0];
+            my @left = @reload_old_workers;
+            while (@left && time < $deadline + 10) {
+                @left = grep { kill 0, $_ } @left;
+                last unless @left;
+                sleep 0.02;
+            }
+            my $took = time - $reload_time;
+            my ($todo) = join(' ', @a[1 .. $#a]) =~ /^TODO\s+(.*)/;
+            local $ZmqNginx::TODO = $todo if defined $todo;
+            Test::More::ok(!@left && $took <= $a[0],
+                sprintf("%s - old workers (%s) gone within %ss of the reload (took %.2fs)",
+                    $name, join(',', @reload_old_workers), $a[0], $took));
+        } elsif ($op eq 'run') {
+            my $cmd = expand_vars(join ' ', @a);
+            my $out = `cd '$ROOT' && $cmd 2>&1`;
+            Test::More::is($?, 0, "$name - step 'run $cmd'") or Test::More::diag($out);
+        } elsif ($op eq 'quit_clean') {
+            nginx_signal('quit');
+            my $st = wait_pid($nginx_pid, 30);
+            Test::More::ok(defined $st && $st == 0,
+                "$name - nginx master exited cleanly after -s quit (status "
+                . (defined $st ? ($st & 127 ? "signal " . ($st & 127) : "exit " . ($st >> 8)) : 'none')
+                . ")");
+            if (!defined $st) { kill 'KILL', $nginx_pid; wait_pid($nginx_pid, 5); }
+            $nginx_pid = undef;
         } elsif ($op eq 'quit') {
             nginx_signal('quit');
             my $st = wait_pid($nginx_pid, 30);
@@ -562,9 +601,15 @@ sub run_steps {
         } elsif ($op eq 'adaptor_down') {
             stop_adaptor();
         } elsif ($op eq 'adaptor_up') {
-            die "adaptor_up with a running subscriber is not supported\n" if $sub_pid && !$adaptor_pid;
+            # A subscriber that outlived the adaptor reconnects by itself; records
+            # wait in the adaptor until its subscription is back.
             start_adaptor();
             start_subscriber($block) if $block->{_wants_records};
+            link_up();
+        } elsif ($op eq 'adaptor_restart') {
+            # SIGTERM (graceful drain), then a new adaptor on the same paths at once.
+            stop_adaptor();
+            start_adaptor();
             link_up();
         } elsif ($op eq 'load') {
             my ($secs, $path, $conns) = @a;

@@ -71,8 +71,10 @@ int main(int argc, char **argv) {
     if (zmq_adaptor_proxy_pause(px) != ZMQ_ADAPTOR_OK) return 10;
     if (zmq_adaptor_proxy_resume(px) != ZMQ_ADAPTOR_OK) return 11;
     if (zmq_adaptor_proxy_stats_get(px, NULL) != ZMQ_ADAPTOR_ERR_NULL) return 12;
-    printf("in=%llu out=%llu subscriptions_in=%llu\n", (unsigned long long)st.frontend_msgs_in,
-           (unsigned long long)st.backend_msgs_out, (unsigned long long)st.backend_msgs_in);
+    printf("in=%llu out=%llu subscriptions_in=%llu forwarded=%llu dropped=%llu backlog=%llu\n",
+           (unsigned long long)st.records_received, (unsigned long long)st.backend_msgs_out,
+           (unsigned long long)st.backend_msgs_in, (unsigned long long)st.records_forwarded,
+           (unsigned long long)st.records_dropped, (unsigned long long)st.records_backlog);
     if (zmq_adaptor_proxy_stop(px) != ZMQ_ADAPTOR_OK) return 13;
     printf("stopped\n");
     return st.backend_msgs_out == (uint64_t)count ? 0 : 14;

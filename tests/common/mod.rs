@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests: real ZeroMQ peers, real processes.
 #![allow(dead_code)]
 
+pub mod adaptor;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,6 +36,8 @@ pub struct Sub {
     stop: Arc<AtomicBool>,
     /// The receiving thread.
     thread: Option<std::thread::JoinHandle<()>>,
+    /// The in-process adaptor between the logger and this SUB, when it owns one.
+    proxy: Option<zmq_adaptor::proxy::Proxy>,
 }
 
 impl Sub {
@@ -68,12 +72,29 @@ impl Sub {
             got,
             stop,
             thread: Some(thread),
+            proxy: None,
         }
     }
 
-    /// Binds a SUB subscribed to `topic` at `endpoint` (the logger connects to it).
+    /// An in-process adaptor listening at `endpoint` (the logger connects to it) and a
+    /// SUB subscribed to `topic` on its publish side. Records from the logger reach a
+    /// consumer only through an adaptor (the internal hop is batched).
     pub fn bind(endpoint: &str, topic: &[u8]) -> Sub {
-        Self::start(endpoint, topic, true)
+        let cfg = zmq_adaptor::proxy::ProxyConfig {
+            listen: endpoint.to_string(),
+            publish: "tcp://127.0.0.1:*".to_string(),
+            ..Default::default()
+        };
+        let proxy = zmq_adaptor::proxy::Proxy::start(&cfg, None, None).expect("adaptor starts");
+        let publish = proxy.endpoints().1.to_string();
+        let mut sub = Self::start(&publish, topic, false);
+        // Records are held until the consumer's subscription reached the adaptor.
+        let t = Instant::now();
+        while proxy.subscriptions() == 0 && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        sub.proxy = Some(proxy);
+        sub
     }
 
     /// Connects a SUB subscribed to `topic` to `endpoint` (an adaptor's publish side).
@@ -106,6 +127,9 @@ impl Sub {
 
 impl Drop for Sub {
     fn drop(&mut self) {
+        if let Some(p) = self.proxy.take() {
+            p.terminate();
+        }
         self.stop.store(true, Ordering::Release);
         if let Some(t) = self.thread.take() {
             let _ = t.join();

@@ -22,6 +22,8 @@
 //! All functions follow the OpenResty convention: `true` (or a value) on success,
 //! `nil, "reason"` on failure; bad input never raises a Lua error.
 
+mod nginx_log;
+
 use mlua::prelude::*;
 use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_int, c_void};
@@ -45,6 +47,8 @@ const LUA_CHUNK: &str = include_str!("zmq_logger_ffi.lua");
 const RC_OK: c_int = 0;
 /// Result code for an empty record or topic.
 const RC_EMPTY: c_int = 2;
+/// Result code for a configuration value out of range.
+const RC_BAD_CONFIG: c_int = 6;
 
 /// Nesting limit of the table → JSON encoder (also stops reference cycles).
 const MAX_JSON_DEPTH: usize = 64;
@@ -63,7 +67,7 @@ struct AdaptorConfig {
     linger_ms: u32,
 }
 
-/// Mirror of the core library's `zmq_adaptor_stats`: nine `uint64_t` counters.
+/// Mirror of the core library's `zmq_adaptor_stats`: twelve `uint64_t` counters.
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy)]
 struct AdaptorStats {
@@ -76,10 +80,15 @@ struct AdaptorStats {
     send_retries: u64,
     peer_subscribed: u64,
     zmq_errors: u64,
+    delivered: u64,
+    in_flight: u64,
+    undelivered: u64,
 }
 
 type ConfigInitFn = unsafe extern "C" fn(*mut AdaptorConfig) -> c_int;
 type ConfigureFn = unsafe extern "C" fn(*const AdaptorConfig) -> c_int;
+type ConfigCheckFn = unsafe extern "C" fn(*const AdaptorConfig, *mut c_char, usize) -> c_int;
+type ConfigLimitFn = unsafe extern "C" fn(*const c_char, *mut u64, *mut u64) -> c_int;
 type LogFn = unsafe extern "C" fn(*const u8, usize) -> c_int;
 type PublishFn = unsafe extern "C" fn(*const u8, usize, *const u8, usize) -> c_int;
 type FlushFn = unsafe extern "C" fn(u32) -> c_int;
@@ -92,11 +101,14 @@ struct Adaptor {
     path: String,
     config_init: ConfigInitFn,
     configure: ConfigureFn,
+    config_check: ConfigCheckFn,
+    config_limit: ConfigLimitFn,
     log: LogFn,
     publish: PublishFn,
     flush: FlushFn,
     stats_get: StatsFn,
     strerror: StrerrorFn,
+    set_log_callback: nginx_log::SetLogCallbackFn,
 }
 
 impl Adaptor {
@@ -279,17 +291,21 @@ fn load_adaptor() -> Result<&'static Adaptor, String> {
                         .unwrap_or_else(|| cand.clone()),
                     config_init: symbol(handle, "zmq_adaptor_config_init")?,
                     configure: symbol(handle, "zmq_adaptor_configure")?,
+                    config_check: symbol(handle, "zmq_adaptor_config_check")?,
+                    config_limit: symbol(handle, "zmq_adaptor_config_limit")?,
                     log,
                     publish: symbol(handle, "zmq_adaptor_publish")?,
                     flush: symbol(handle, "zmq_adaptor_flush")?,
                     stats_get: symbol(handle, "zmq_adaptor_stats_get")?,
                     strerror: symbol(handle, "zmq_adaptor_strerror")?,
+                    set_log_callback: symbol(handle, "zmq_adaptor_set_log_callback")?,
                 })
             })()
         };
         match resolved {
             Ok(a) => {
                 let a: &'static Adaptor = Box::leak(Box::new(a));
+                nginx_log::install(a.set_log_callback);
                 *guard = Some(a);
                 return Ok(a);
             }
@@ -341,8 +357,22 @@ fn rc_result(lua: &Lua, a: &Adaptor, rc: c_int) -> Ret {
     }
 }
 
-/// A non-negative integral Lua number, or an error message.
-fn config_integer(key: &str, v: &LuaValue, max: u64) -> Result<u64, String> {
+/// The accepted range of a numeric setting, from the core library (one table of
+/// bounds for C and Lua callers).
+fn config_range(a: &Adaptor, key: &str) -> Result<(u64, u64), String> {
+    let name = CString::new(key).map_err(|_| format!("configure: unknown option \"{key}\""))?;
+    let (mut lo, mut hi) = (0u64, 0u64);
+    // SAFETY: NUL-terminated name and two writable u64s, per the header's contract.
+    let rc = unsafe { (a.config_limit)(name.as_ptr(), &mut lo, &mut hi) };
+    if rc != RC_OK {
+        return Err(format!("configure: unknown option \"{key}\""));
+    }
+    Ok((lo, hi))
+}
+
+/// A non-negative integral Lua number within `lo..=hi` (or 0, "default"), or an
+/// error message naming the field and the bounds.
+fn config_integer(key: &str, v: &LuaValue, (lo, hi): (u64, u64)) -> Result<u64, String> {
     let n = match v {
         LuaValue::Integer(i) => *i as f64,
         LuaValue::Number(n) => *n,
@@ -356,8 +386,8 @@ fn config_integer(key: &str, v: &LuaValue, max: u64) -> Result<u64, String> {
     if !n.is_finite() || n < 0.0 || n.fract() != 0.0 {
         return Err(format!("{key} must be a non-negative integer, got {n}"));
     }
-    if n > max as f64 {
-        return Err(format!("{key} must be at most {max}, got {n}"));
+    if n != 0.0 && (n < lo as f64 || n > hi as f64) {
+        return Err(format!("bad config: {key} must be {lo}..{hi} (got {n})"));
     }
     Ok(n as u64)
 }
@@ -389,8 +419,6 @@ fn configure(lua: &Lua, a: &Adaptor, opts: LuaValue) -> Ret {
         return rc_result(lua, a, rc);
     }
     let mut endpoint: Option<CString> = None;
-    let u32max = u32::MAX as u64;
-    let szmax = usize::MAX as u64;
     for pair in t.pairs::<LuaValue, LuaValue>() {
         let (k, v) = pair?;
         let key = match &k {
@@ -419,21 +447,19 @@ fn configure(lua: &Lua, a: &Adaptor, opts: LuaValue) -> Ret {
                     type_name(other)
                 )),
             },
-            "queue_records" => {
-                config_integer(&key, &v, szmax).map(|n| cfg.queue_records = n as usize)
-            }
-            "queue_bytes" => config_integer(&key, &v, szmax).map(|n| cfg.queue_bytes = n as usize),
-            "max_record_bytes" => {
-                config_integer(&key, &v, szmax).map(|n| cfg.max_record_bytes = n as usize)
-            }
-            "send_hwm" => config_integer(&key, &v, u32max).map(|n| cfg.send_hwm = n as u32),
-            "batch_interval_us" => {
-                config_integer(&key, &v, u32max).map(|n| cfg.batch_interval_us = n as u32)
-            }
-            "batch_records" => {
-                config_integer(&key, &v, u32max).map(|n| cfg.batch_records = n as u32)
-            }
-            "linger_ms" => config_integer(&key, &v, u32max).map(|n| cfg.linger_ms = n as u32),
+            // Every bound fits its C field, so the conversions below are exact.
+            "queue_records" | "queue_bytes" | "max_record_bytes" | "send_hwm"
+            | "batch_interval_us" | "batch_records" | "linger_ms" => config_range(a, &key)
+                .and_then(|range| config_integer(&key, &v, range))
+                .map(|n| match key.as_str() {
+                    "queue_records" => cfg.queue_records = n as usize,
+                    "queue_bytes" => cfg.queue_bytes = n as usize,
+                    "max_record_bytes" => cfg.max_record_bytes = n as usize,
+                    "send_hwm" => cfg.send_hwm = n as u32,
+                    "batch_interval_us" => cfg.batch_interval_us = n as u32,
+                    "batch_records" => cfg.batch_records = n as u32,
+                    _ => cfg.linger_ms = n as u32,
+                }),
             _ => Err(format!("configure: unknown option \"{key}\"")),
         };
         if let Err(e) = r {
@@ -446,6 +472,19 @@ fn configure(lua: &Lua, a: &Adaptor, opts: LuaValue) -> Ret {
     // SAFETY: cfg is fully initialised; `endpoint` (if any) outlives the call, and the
     // library copies everything it keeps.
     let rc = unsafe { (a.configure)(&cfg) };
+    if rc == RC_BAD_CONFIG {
+        // Which field, and its bounds (cross-field rules such as max_record_bytes <=
+        // queue_bytes are only known to the library).
+        let mut msg = [0u8; 256];
+        // SAFETY: cfg as above; msg is writable storage of msg.len() bytes.
+        let rc2 = unsafe { (a.config_check)(&cfg, msg.as_mut_ptr() as *mut c_char, msg.len()) };
+        if rc2 == RC_BAD_CONFIG {
+            let text = CStr::from_bytes_until_nul(&msg)
+                .map(|c| c.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            return fail(lua, &format!("bad config: {text}"));
+        }
+    }
     rc_result(lua, a, rc)
 }
 
@@ -457,8 +496,8 @@ fn stats(lua: &Lua, a: &Adaptor) -> Ret {
     if rc != RC_OK {
         return rc_result(lua, a, rc);
     }
-    let t = lua.create_table_with_capacity(0, 9)?;
-    let fields: [(&str, u64); 9] = [
+    let t = lua.create_table_with_capacity(0, 12)?;
+    let fields: [(&str, u64); 12] = [
         ("enqueued", s.enqueued),
         ("sent", s.sent),
         ("dropped_queue_full", s.dropped_queue_full),
@@ -468,6 +507,9 @@ fn stats(lua: &Lua, a: &Adaptor) -> Ret {
         ("send_retries", s.send_retries),
         ("peer_subscribed", s.peer_subscribed),
         ("zmq_errors", s.zmq_errors),
+        ("delivered", s.delivered),
+        ("in_flight", s.in_flight),
+        ("undelivered", s.undelivered),
     ];
     for (k, v) in fields {
         t.raw_set(k, v as f64)?;
@@ -708,7 +750,7 @@ fn zmq_logger(lua: &Lua) -> LuaResult<LuaTable> {
         })?,
     )?;
     let errors = lua.create_table()?;
-    for code in 0..=13 {
+    for code in 0..=14 {
         errors.raw_set(code, a.strerror(code))?;
     }
     native.set("errors", errors)?;

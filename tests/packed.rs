@@ -1,0 +1,159 @@
+//! The packed consumer stream (`--publish-packed`): every record the adaptor
+//! receives, from workers and from plain publishers, decodes from it exactly as the
+//! legacy consumers receive it — with the Rust decoder and with the documented
+//! Python example.
+
+mod common;
+use common::adaptor::*;
+use common::*;
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const LOGGEN: &str = env!("CARGO_BIN_EXE_zmq-loggen");
+
+/// Messages as lists of frames.
+type Msgs = Vec<Vec<Vec<u8>>>;
+/// The decoding thread and its stop flag.
+type PackedSub = (
+    std::thread::JoinHandle<Msgs>,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+);
+
+/// A SUB on the packed stream decoding with `zmq_adaptor::packed::decode`.
+fn packed_sub(endpoint: &str) -> PackedSub {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let st = stop.clone();
+    let ep = endpoint.to_string();
+    let t = std::thread::spawn(move || {
+        let ctx = zmq::Context::new();
+        let s = ctx.socket(zmq::SUB).unwrap();
+        s.set_rcvhwm(0).unwrap();
+        s.set_subscribe(&zmq_adaptor::packed::SIGNATURE).unwrap();
+        s.connect(&ep).unwrap();
+        let mut got = Vec::new();
+        while !st.load(std::sync::atomic::Ordering::Acquire) {
+            if s.poll(zmq::POLLIN, 20).unwrap_or(0) == 0 {
+                continue;
+            }
+            while let Ok(m) = s.recv_multipart(zmq::DONTWAIT) {
+                let (_h, recs) = zmq_adaptor::packed::decode(&m[0], &m[1]).expect("decodes");
+                for (t, r) in recs {
+                    got.push(if t.is_empty() { vec![r] } else { vec![t, r] });
+                }
+            }
+        }
+        got
+    });
+    (t, stop)
+}
+
+fn multiset(v: &Msgs) -> BTreeMap<Vec<Vec<u8>>, usize> {
+    let mut m = BTreeMap::new();
+    for x in v {
+        *m.entry(x.clone()).or_insert(0) += 1;
+    }
+    m
+}
+
+#[test]
+fn packed_stream_carries_every_record_exactly_once() {
+    let dir = tempdir();
+    let listen = ipc(dir.path(), "listen");
+    let publish = free_tcp();
+    let packed = free_tcp();
+    let mut a = start_adaptor(&[
+        "-b",
+        &listen,
+        "-p",
+        &publish,
+        "--publish-packed",
+        &packed,
+        "--packed-compression",
+        "zstd",
+        "--stats-interval",
+        "0",
+    ]);
+    let legacy = Sub::connect(&publish, b"");
+    let (pt, pstop) = packed_sub(&packed);
+    let py = Command::new("/usr/bin/python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/packed_consumer.py"
+        ))
+        .args([&packed, "20100"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut py = Proc(py);
+    wait_until_subscribed(&listen, &legacy);
+    std::thread::sleep(Duration::from_millis(500));
+    // Two workers (one with a topic) and a plain single-frame publisher.
+    let w1 = Command::new(LOGGEN)
+        .args([
+            "-e",
+            &listen,
+            "-n",
+            "10000",
+            "--prefix",
+            "a",
+            "--flush-ms",
+            "20000",
+        ])
+        .output()
+        .unwrap();
+    let w2 = Command::new(LOGGEN)
+        .args([
+            "-e",
+            &listen,
+            "-n",
+            "10000",
+            "--prefix",
+            "b",
+            "--topic",
+            "billing.v1",
+            "--flush-ms",
+            "20000",
+        ])
+        .output()
+        .unwrap();
+    assert!(w1.status.success() && w2.status.success());
+    let ctx = zmq::Context::new();
+    let plain = ctx.socket(zmq::PUB).unwrap();
+    plain.connect(&listen).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    for i in 0..100 {
+        plain.send(format!("plain-{i}").as_bytes(), 0).unwrap();
+    }
+    let want = legacy.collect(20_101, Duration::from_secs(3), Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(500));
+    pstop.store(true, std::sync::atomic::Ordering::Release);
+    let got = pt.join().unwrap();
+    // The legacy consumer also saw the subscription probe(s); the packed one too.
+    assert_eq!(
+        multiset(&got),
+        multiset(&want),
+        "packed == legacy, record for record"
+    );
+    assert!(want.len() >= 20_100);
+    let t = Instant::now();
+    while py.0.try_wait().unwrap().is_none() && t.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut py.0.stdout.take().unwrap(), &mut out).unwrap();
+    let lines: Vec<&str> = out.lines().filter(|l| !l.starts_with("probe")).collect();
+    assert_eq!(lines.iter().filter(|l| l.starts_with("a-")).count(), 10_000);
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.starts_with("billing.v1\tb-"))
+            .count(),
+        10_000
+    );
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("plain-")).count(),
+        100
+    );
+    assert_eq!(a.proc.term(Duration::from_secs(10)), Some(0));
+}
