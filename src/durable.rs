@@ -159,7 +159,7 @@ impl SinkStats {
                 g(&self.spool_corrupt),
             ),
             (
-                "zmq_adaptor_dropped_total",
+                "zmq_adaptor_jetstream_dropped_total",
                 "reason=\"spool_full\"",
                 g(&self.dropped_spool_full),
             ),
@@ -177,6 +177,161 @@ impl SinkStats {
             }
         }
         out
+    }
+}
+
+/// A durable sink shared with the adaptor's forwarding thread (cheap to clone).
+#[derive(Clone)]
+pub struct DurableHandle(pub Arc<dyn DurableSink>);
+
+impl fmt::Debug for DurableHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DurableHandle")
+    }
+}
+
+impl SinkStats {
+    /// The counters as extra series of the adaptor's `/metrics` endpoint.
+    pub fn extras(&self) -> Vec<crate::metrics::Extra> {
+        use crate::metrics::Extra;
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let e = |name, help, value, counter| Extra {
+            name,
+            help,
+            value,
+            counter,
+            label: None,
+        };
+        vec![
+            e(
+                "zmq_adaptor_jetstream_offered",
+                "Records handed to the JetStream sink",
+                g(&self.offered),
+                true,
+            ),
+            e(
+                "zmq_adaptor_jetstream_published",
+                "Publishes sent to JetStream (first tries and retries)",
+                g(&self.published),
+                true,
+            ),
+            e(
+                "zmq_adaptor_jetstream_acked",
+                "Records JetStream acknowledged (stored; each record once)",
+                g(&self.acked),
+                true,
+            ),
+            e(
+                "zmq_adaptor_jetstream_duplicates",
+                "Acks saying JetStream had the record already (dedup by Nats-Msg-Id)",
+                g(&self.duplicates),
+                true,
+            ),
+            e(
+                "zmq_adaptor_jetstream_retries",
+                "Publishes that failed or timed out and are retried",
+                g(&self.retries),
+                true,
+            ),
+            e(
+                "zmq_adaptor_jetstream_connected",
+                "1 while connected to NATS",
+                g(&self.connected),
+                false,
+            ),
+            e(
+                "zmq_adaptor_spool_bytes",
+                "Bytes in the spool's segment files",
+                g(&self.spool_bytes),
+                false,
+            ),
+            e(
+                "zmq_adaptor_spool_records",
+                "Records in the spool not yet acknowledged by JetStream",
+                g(&self.spool_records),
+                false,
+            ),
+            e(
+                "zmq_adaptor_spooled",
+                "Records written to the spool",
+                g(&self.spooled),
+                true,
+            ),
+            e(
+                "zmq_adaptor_spool_corrupt",
+                "Corrupt spool tails skipped",
+                g(&self.spool_corrupt),
+                true,
+            ),
+            Extra {
+                name: "zmq_adaptor_jetstream_dropped",
+                help: "Records the JetStream sink refused, by reason",
+                value: g(&self.dropped_spool_full),
+                counter: true,
+                label: Some(("reason", "spool_full")),
+            },
+        ]
+    }
+}
+
+/// The forwarding loop's side of a durable sink: builds each record's id (worker
+/// stream and seq, or an adaptor-assigned one for plain publishers) and offers it.
+#[derive(Debug)]
+pub struct DurableOut {
+    sink: DurableHandle,
+    node: String,
+    local: LocalIds,
+    /// Also forwarded over ZeroMQ (`false` with `-p none`: the sink is the only way out).
+    pub zmq_out: bool,
+    acked_seen: u64,
+}
+
+impl DurableOut {
+    /// Offers through `sink`; ids carry this node's name.
+    pub fn new(sink: DurableHandle, zmq_out: bool) -> DurableOut {
+        let local = LocalIds::new();
+        DurableOut {
+            sink,
+            node: local.node().to_string(),
+            local,
+            zmq_out,
+            acked_seen: 0,
+        }
+    }
+
+    /// Offers a worker's record `(pid, boot, seq)`; false when refused (counted).
+    pub fn offer_worker(&self, pid: u32, boot: u64, seq: u64, topic: &[u8], body: &[u8]) -> bool {
+        let id = RecordId {
+            node: self.node.clone(),
+            worker_pid: pid,
+            boot,
+            seq,
+        };
+        self.offer(id, topic, body)
+    }
+
+    /// Offers a plain publisher's record under a fresh adaptor-assigned id.
+    pub fn offer_plain(&self, topic: &[u8], body: &[u8]) -> bool {
+        self.offer(self.local.next_id(), topic, body)
+    }
+
+    fn offer(&self, id: RecordId, topic: &[u8], body: &[u8]) -> bool {
+        self.sink
+            .0
+            .offer(DurableRecord {
+                id,
+                topic: (!topic.is_empty()).then(|| topic.to_vec()),
+                body: body.to_vec(),
+            })
+            .is_ok()
+    }
+
+    /// Records acknowledged by the engine since the last call.
+    pub fn newly_acked(&mut self) -> u64 {
+        let a = self.sink.0.stats().acked.load(Ordering::Relaxed);
+        let d = a.saturating_sub(self.acked_seen);
+        self.acked_seen = a;
+        d
     }
 }
 

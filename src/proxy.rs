@@ -109,7 +109,13 @@ pub struct ProxyConfig {
     pub drain_timeout: Duration,
     /// Where the packed stream is published (XPUB, bound), and its compression.
     pub packed: Option<(String, crate::packed::Compression)>,
+    /// A durable sink (JetStream) offered every received record. With `publish` =
+    /// [`PUBLISH_NONE`] it is the only way out.
+    pub durable: Option<crate::durable::DurableHandle>,
 }
+
+/// `publish` value meaning: no ZeroMQ publish side (`-p none`; needs a durable sink).
+pub const PUBLISH_NONE: &str = "none";
 
 impl Default for ProxyConfig {
     fn default() -> Self {
@@ -127,6 +133,7 @@ impl Default for ProxyConfig {
             max_message: 16 << 20,
             drain_timeout: Duration::from_secs(5),
             packed: None,
+            durable: None,
         }
     }
 }
@@ -303,6 +310,8 @@ struct Sides {
     drain_timeout: Duration,
     /// The packed stream's socket and compression.
     packed: Option<(zmq::Socket, crate::packed::Compression)>,
+    /// The durable sink's side of the forwarder.
+    durable: Option<crate::durable::DurableOut>,
 }
 
 impl Proxy {
@@ -336,8 +345,18 @@ impl Proxy {
         let mut locks = Vec::new();
         let f = bind(&frontend, &cfg.listen, &mut locks)?;
         apply_ipc_permissions(&f, cfg)?;
-        let b = bind(&backend, &cfg.publish, &mut locks)?;
-        apply_ipc_permissions(&b, cfg)?;
+        let zmq_out = cfg.publish != PUBLISH_NONE;
+        let b = if zmq_out {
+            let b = bind(&backend, &cfg.publish, &mut locks)?;
+            apply_ipc_permissions(&b, cfg)?;
+            b
+        } else {
+            PUBLISH_NONE.to_string()
+        };
+        let durable = cfg
+            .durable
+            .clone()
+            .map(|d| crate::durable::DurableOut::new(d, zmq_out));
         let packed = match &cfg.packed {
             Some((ep, c)) => {
                 let s = ctx.socket(zmq::XPUB)?;
@@ -368,6 +387,7 @@ impl Proxy {
                 locks,
                 drain_timeout: cfg.drain_timeout,
                 packed,
+                durable,
             },
         )
     }
@@ -425,6 +445,7 @@ impl Proxy {
                 locks,
                 drain_timeout: Duration::ZERO,
                 packed: None,
+                durable: None,
             },
         )
     }
@@ -450,6 +471,7 @@ impl Proxy {
             acct,
             drain_timeout,
             packed,
+            durable,
         } = sides;
         let a2 = acct.clone();
         let thread = std::thread::Builder::new()
@@ -457,7 +479,11 @@ impl Proxy {
             .spawn(move || {
                 let r = match limits {
                     Some(limits) => {
-                        let f = Forwarder::new(frontend, backend, ctl_proxy, capture, a2, limits);
+                        let mut f =
+                            Forwarder::new(frontend, backend, ctl_proxy, capture, a2, limits);
+                        if let Some(d) = durable {
+                            f = f.with_durable(d);
+                        }
                         match packed {
                             Some((s, c)) => f.with_packed(s, c),
                             None => Ok(f),

@@ -8,7 +8,7 @@
 mod jetstream;
 
 mod common;
-use common::{tempdir, Proc};
+use common::{ipc, rec, tempdir, Proc, Sub};
 use futures_util::StreamExt;
 use jetstream::{JetStreamOptions, JetStreamSink, StartError};
 use std::collections::HashMap;
@@ -110,14 +110,22 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// Every message of `stream`: `Nats-Msg-Id` → (count, subjects seen).
+/// Every message of `stream`: `Nats-Msg-Id` → (count, subject).
 fn read_stream(url: &str, stream: &str) -> HashMap<String, (u32, String)> {
+    read_stream_bodies(url, stream)
+        .into_iter()
+        .map(|(k, (c, s, _))| (k, (c, s)))
+        .collect()
+}
+
+/// Every message of `stream`: `Nats-Msg-Id` → (count, subject, body).
+fn read_stream_bodies(url: &str, stream: &str) -> HashMap<String, (u32, String, Vec<u8>)> {
     rt().block_on(async {
         let client = async_nats::connect(url).await.expect("connect");
         let js = async_nats::jetstream::new(client);
         let mut st = js.get_stream(stream).await.expect("stream exists");
         let n = st.info().await.unwrap().state.messages;
-        let mut out: HashMap<String, (u32, String)> = HashMap::new();
+        let mut out: HashMap<String, (u32, String, Vec<u8>)> = HashMap::new();
         if n == 0 {
             return out;
         }
@@ -139,7 +147,9 @@ fn read_stream(url: &str, stream: &str) -> HashMap<String, (u32, String)> {
                 .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
                 .map(|v| v.as_str().to_string())
                 .unwrap_or_else(|| panic!("no Nats-Msg-Id: {:?} {:?}", m.subject, m.headers));
-            let e = out.entry(id).or_insert((0, m.subject.to_string()));
+            let e = out
+                .entry(id)
+                .or_insert((0, m.subject.to_string(), m.payload.to_vec()));
             e.0 += 1;
             seen += 1;
         }
@@ -430,7 +440,7 @@ fn full_spool_refuses_and_counts() {
     assert_eq!(stats.dropped_spool_full.load(Ordering::Relaxed), refused);
     assert!(stats.spool_bytes.load(Ordering::Relaxed) <= 256 << 10);
     assert!(sink.stats().prometheus().contains(&format!(
-        "zmq_adaptor_dropped_total{{reason=\"spool_full\"}} {refused}"
+        "zmq_adaptor_jetstream_dropped_total{{reason=\"spool_full\"}} {refused}"
     )));
     // What was kept arrives once the server is back.
     nats.up();
@@ -530,4 +540,244 @@ fn bad_url_stream_and_credentials_are_clear_start_errors() {
     JetStreamSink::start(opts(&good, "usage"))
         .expect("starts")
         .shutdown(Duration::from_secs(1));
+}
+
+// ---------------------------------------------------------------------------------
+// Through the real binaries: zmq-loggen → zmq-adaptor → nats-server
+// ---------------------------------------------------------------------------------
+
+const ADAPTOR: &str = env!("CARGO_BIN_EXE_zmq-adaptor");
+const LOGGEN: &str = env!("CARGO_BIN_EXE_zmq-loggen");
+
+/// A `zmq-adaptor` with the JetStream sink; stdout/stderr to files in `dir`.
+fn adaptor(dir: &Path, listen: &str, publish: &str, nats: &str, extra: &[&str]) -> Proc {
+    let log = |n: &str| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(n))
+            .unwrap()
+    };
+    let p = Proc(
+        Command::new(ADAPTOR)
+            .args(["-b", listen, "-p", publish, "--stats-interval", "0"])
+            .args(["--jetstream", nats, "--jetstream-subject", "usage"])
+            .args(extra)
+            .stdout(log("adaptor.out"))
+            .stderr(log("adaptor.err"))
+            .spawn()
+            .unwrap(),
+    );
+    let path = listen.trim_start_matches("ipc://").to_string();
+    wait_for("adaptor listening", Duration::from_secs(10), || {
+        Path::new(&path).exists()
+    });
+    p
+}
+
+fn loggen(listen: &str, n: usize, prefix: &str, extra: &[&str]) -> String {
+    let out = Command::new(LOGGEN)
+        .args(["-e", listen, "-n", &n.to_string(), "--prefix", prefix])
+        .args(["--queue-records", "200000", "--flush-ms", "20000"])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stream_messages(url: &str, stream: &str) -> u64 {
+    rt().block_on(async {
+        let Ok(client) = async_nats::connect(url).await else {
+            return 0;
+        };
+        let js = async_nats::jetstream::new(client);
+        match js.get_stream(stream).await {
+            Ok(mut st) => st.info().await.map(|i| i.state.messages).unwrap_or(0),
+            Err(_) => 0,
+        }
+    })
+}
+
+/// The stream holds exactly the records `prefix-0000000 ..` (n of them), once each.
+fn assert_bodies_exactly_once(url: &str, n: usize, prefix: &str) {
+    wait_for("records in the stream", Duration::from_secs(30), || {
+        stream_messages(url, "USAGE") >= n as u64
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let got = read_stream_bodies(url, "USAGE");
+    assert_eq!(
+        got.values().filter(|(c, ..)| *c > 1).count(),
+        0,
+        "duplicate ids"
+    );
+    assert_eq!(got.len(), n, "one message per record");
+    let mut bodies: Vec<Vec<u8>> = got.into_values().map(|(_, _, b)| b).collect();
+    bodies.sort();
+    let want: Vec<Vec<u8>> = (0..n).map(|i| rec(prefix, i)).collect();
+    assert!(
+        bodies == want,
+        "the stream holds exactly the records logged"
+    );
+}
+
+#[test]
+fn adaptor_alone_hands_100k_records_to_jetstream_exactly_once() {
+    let d = tempdir();
+    let nats = Nats::start(&d.path().join("nats"));
+    let listen = ipc(d.path(), "listen");
+    let spool_dir = d.path().join("spool");
+    let mut a = adaptor(
+        d.path(),
+        &listen,
+        "none",
+        &nats.url(),
+        &[
+            "--spool",
+            spool_dir.to_str().unwrap(),
+            "--spool-max-bytes",
+            "512M",
+        ],
+    );
+    let out = loggen(&listen, 100_000, "e2e", &[]);
+    assert!(out.contains("sent=100000"), "{out}");
+    assert_bodies_exactly_once(&nats.url(), 100_000, "e2e");
+    assert_eq!(a.term(Duration::from_secs(10)), Some(0), "SIGTERM: exit 0");
+    let out = std::fs::read_to_string(d.path().join("adaptor.out")).unwrap();
+    assert!(
+        out.contains("jetstream: stopped: acked=100000 spooled=0 lost=0"),
+        "{out}"
+    );
+    let err = std::fs::read_to_string(d.path().join("adaptor.err")).unwrap();
+    assert!(
+        err.contains("received=100000 forwarded=100000 undelivered=0"),
+        "{err}"
+    );
+}
+
+#[test]
+fn adaptor_feeds_zeromq_consumers_and_jetstream_alike() {
+    let d = tempdir();
+    let nats = Nats::start(&d.path().join("nats"));
+    let listen = ipc(d.path(), "listen");
+    let publish = ipc(d.path(), "publish");
+    let port = free_port();
+    let metrics = format!("127.0.0.1:{port}");
+    let mut a = adaptor(
+        d.path(),
+        &listen,
+        &publish,
+        &nats.url(),
+        &["--metrics", &metrics],
+    );
+    let sub = Sub::connect(&publish, b"");
+    wait_for("consumer subscribed", Duration::from_secs(10), || {
+        sub.count() > 0 || {
+            // A warm-up record makes the subscription visible.
+            let _ = Command::new(LOGGEN)
+                .args([
+                    "-e",
+                    &listen,
+                    "-n",
+                    "1",
+                    "--prefix",
+                    "warm",
+                    "--flush-ms",
+                    "2000",
+                ])
+                .output();
+            sub.count() > 0
+        }
+    });
+    let warm = sub.count();
+    let n = 10_000;
+    let out = loggen(&listen, n, "both", &["--topic", "billing"]);
+    assert!(out.contains(&format!("sent={n}")), "{out}");
+    let got = sub.collect(warm + n, Duration::from_secs(3), Duration::from_secs(30));
+    assert_eq!(got.len(), warm + n, "the ZeroMQ consumer got every record");
+    let total = warm + n;
+    wait_for("records in the stream", Duration::from_secs(30), || {
+        stream_messages(&nats.url(), "USAGE") >= total as u64
+    });
+    let js = read_stream_bodies(&nats.url(), "USAGE");
+    assert_eq!(js.len(), total);
+    assert_eq!(js.values().filter(|(c, ..)| *c > 1).count(), 0);
+    let on_topic = js
+        .values()
+        .filter(|(_, s, b)| s == "usage.billing" && b.starts_with(b"both-"))
+        .count();
+    assert_eq!(on_topic, n, "records with a topic on SUBJECT.TOPIC");
+    // The sink's counters on /metrics.
+    let body = http_get(port, "/metrics");
+    assert!(
+        body.contains(&format!("zmq_adaptor_jetstream_acked_total {total}")),
+        "{body}"
+    );
+    assert!(body.contains("zmq_adaptor_spool_records 0"), "{body}");
+    assert!(
+        body.contains("zmq_adaptor_jetstream_dropped_total{reason=\"spool_full\"} 0"),
+        "{body}"
+    );
+    assert_eq!(a.term(Duration::from_secs(10)), Some(0));
+}
+
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn adaptor_killed_or_stopped_while_nats_down_keeps_records_in_the_spool() {
+    let d = tempdir();
+    let mut nats = Nats::start(&d.path().join("nats"));
+    JetStreamSink::start(opts(&nats.url(), "usage"))
+        .unwrap()
+        .shutdown(Duration::from_secs(1));
+    nats.down();
+    let listen = ipc(d.path(), "listen");
+    let spool_dir = d.path().join("spool");
+    let spool_arg = ["--spool", spool_dir.to_str().unwrap()];
+    // Graceful stop with the server down: what was taken is in the spool.
+    let mut a = adaptor(d.path(), &listen, "none", &nats.url(), &spool_arg);
+    let out = loggen(&listen, 10_000, "term", &[]);
+    assert!(out.contains("sent=10000"), "{out}");
+    assert_eq!(a.term(Duration::from_secs(10)), Some(0));
+    let out = std::fs::read_to_string(d.path().join("adaptor.out")).unwrap();
+    assert!(
+        out.contains("jetstream: stopped: acked=0 spooled=10000 lost=0"),
+        "{out}"
+    );
+    // kill -9 with the server down: records acknowledged to the worker are in the spool.
+    let mut a = adaptor(d.path(), &listen, "none", &nats.url(), &spool_arg);
+    let out = loggen(&listen, 10_000, "kill", &[]);
+    assert!(out.contains("sent=10000"), "{out}");
+    a.kill9();
+    // Both back: everything arrives, once.
+    nats.up();
+    let mut a = adaptor(d.path(), &listen, "none", &nats.url(), &spool_arg);
+    wait_for(
+        "both batches in the stream",
+        Duration::from_secs(30),
+        || stream_messages(&nats.url(), "USAGE") >= 20_000,
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let got = read_stream_bodies(&nats.url(), "USAGE");
+    assert_eq!(got.len(), 20_000);
+    let mut bodies: Vec<Vec<u8>> = got.into_values().map(|(_, _, b)| b).collect();
+    bodies.sort();
+    let mut want: Vec<Vec<u8>> = (0..10_000)
+        .map(|i| rec("kill", i))
+        .chain((0..10_000).map(|i| rec("term", i)))
+        .collect();
+    want.sort();
+    assert!(bodies == want, "every record once");
+    assert_eq!(a.term(Duration::from_secs(10)), Some(0));
 }
