@@ -16,6 +16,7 @@ deps:
 build: deps
 	$(CARGO) build --release --workspace --bins --lib
 	$(MAKE) --no-print-directory module
+	scripts/build_nginx_module.sh
 
 # The Lua module's name is zmq_logger.so. Replaced atomically (new file, then rename):
 # a running nginx keeps its mapping of the old file intact. Never cp or install onto
@@ -47,6 +48,7 @@ bench: build
 	$(CARGO) bench --bench publisher
 	$(CARGO) bench --bench proxy
 	scripts/bench_nginx.sh
+	scripts/bench_zmq_log.sh
 	luajit scripts/bench_lua.lua
 
 install: build
@@ -59,6 +61,10 @@ install: build
 	for b in zmq-adaptor zmq-loggen; do \
 	  scripts/install_atomic.sh 0755 $(REL)/$$b $(DESTDIR)$(PREFIX)/bin/$$b || exit 1; done
 	ln -sf zmq-adaptor $(DESTDIR)$(PREFIX)/bin/api-gateway-zmq-adaptor
+	if [ -e $(REL)/ngx_http_zmq_log_module.so ]; then \
+	  install -d $(DESTDIR)$(PREFIX)/lib/nginx/modules && \
+	  scripts/install_atomic.sh 0644 $(REL)/ngx_http_zmq_log_module.so \
+	    $(DESTDIR)$(PREFIX)/lib/nginx/modules/ngx_http_zmq_log_module.so; fi
 	-[ -n "$(DESTDIR)" ] || ldconfig
 
 clean:

@@ -77,10 +77,6 @@ typedef enum zmq_adaptor_result {
   ZMQ_ADAPTOR_ERR_IN_USE = 14,
 } zmq_adaptor_result;
 
-// Why the adaptor dropped a record (label `reason` of
-// `zmq_adaptor_records_dropped_total`).
-typedef struct DropReason DropReason;
-
 // An adaptor proxy running in this process. Opaque; created by
 // `zmq_adaptor_proxy_start`, released by `zmq_adaptor_proxy_stop`.
 typedef struct zmq_adaptor_proxy zmq_adaptor_proxy;
@@ -274,6 +270,16 @@ int zmq_adaptor_log(const uint8_t *data, size_t len);
 // Both buffers are borrowed for the call only; NULL gives `ZMQ_ADAPTOR_ERR_NULL`.
 // Thread-safe.
 int zmq_adaptor_publish(const uint8_t *topic, size_t topic_len, const uint8_t *data, size_t len);
+
+// Stops this process's logger now, as the `atexit` hook would: refuses new records
+// (`ZMQ_ADAPTOR_ERR_CLOSED`), waits up to `linger_ms` (0: the configured linger) for
+// the adaptor to acknowledge everything accepted, closes the ZeroMQ socket and logs
+// the accounting line (`undelivered=N`) through the log callback. For embedders
+// whose log callback or code goes away before `exit()` (an nginx module unloaded by
+// its pool cleanup): call it from their own exit hook. Returns 0 (also when the
+// logger never started); later calls and the `atexit` hook do nothing.
+// Thread-safe; blocks the caller up to the linger.
+int zmq_adaptor_shutdown(uint32_t linger_ms);
 
 // Waits up to `timeout_ms` until the adaptor acknowledged every record accepted in
 // this process before the call (or the record was given up as larger than the

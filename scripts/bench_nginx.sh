@@ -146,36 +146,6 @@ http {
 }
 EOF
 
-# Sum of utime+stime (ticks) of the tasks of $1 selected by $2:
-#   main = the main thread; drainer = comm zmq-adaptor-dra*; zmqbg = other threads; all
-ticks() {
-    local pid=$1 which=$2 t comm stat sum=0 rest
-    for t in /proc/"$pid"/task/*; do
-        [ -r "$t/stat" ] || continue
-        stat=$(cat "$t/stat" 2>/dev/null) || continue
-        comm=${stat#*(}; comm=${comm%)*}
-        rest=${stat##*) }
-        local tid=${t##*/}
-        case $which in
-            main) [ "$tid" = "$pid" ] || continue ;;
-            drainer) [[ "$comm" == zmq-adaptor-dra* ]] || continue ;;
-            zmqbg) [ "$tid" != "$pid" ] && [[ "$comm" != zmq-adaptor-dra* ]] || continue ;;
-            all) ;;
-        esac
-        # shellcheck disable=SC2086
-        set -- $rest
-        sum=$((sum + ${12} + ${13}))
-    done
-    echo "$sum"
-}
-
-workers_of() { # master pid -> worker pids
-    local p
-    for p in /proc/[0-9]*; do
-        [ "$(awk '{print $4}' "$p/stat" 2>/dev/null)" = "$1" ] && echo "${p#/proc/}"
-    done
-}
-
 sample() { # -> "main drainer zmqbg adaptor" ticks
     local main=0 dr=0 bg=0 w
     for w in $(workers_of "$NGINX_PID"); do

@@ -10,6 +10,7 @@ PKGS=(
   nginx-core libnginx-mod-http-lua lua-resty-core luajit2 libluajit2-5.1-dev
   python3 python3-zmq python3-zstandard
   wrk libtest-base-perl
+  nginx-dev
   nats-server
 )
 

@@ -1,4 +1,4 @@
-# Shell helpers shared by scripts/demo.sh and scripts/bench_nginx.sh (sourced).
+# Shell helpers shared by scripts/demo.sh and the nginx benchmarks (sourced).
 # Set SCRIPT_NAME before sourcing; it prefixes messages.
 
 # stop_pid PID SIGNAL SECONDS NAME: signal a process we started, wait for it, and
@@ -34,4 +34,34 @@ default_load_modules() {
         [ -e "/usr/lib/nginx/modules/$m.so" ] && out+=" /usr/lib/nginx/modules/$m.so"
     done
     echo "$out"
+}
+
+# Sum of utime+stime (ticks) of the tasks of $1 selected by $2:
+#   main = the main thread; drainer = comm zmq-adaptor-dra*; zmqbg = other threads; all
+ticks() {
+    local pid=$1 which=$2 t comm stat sum=0 rest
+    for t in /proc/"$pid"/task/*; do
+        [ -r "$t/stat" ] || continue
+        stat=$(cat "$t/stat" 2>/dev/null) || continue
+        comm=${stat#*(}; comm=${comm%)*}
+        rest=${stat##*) }
+        local tid=${t##*/}
+        case $which in
+            main) [ "$tid" = "$pid" ] || continue ;;
+            drainer) [[ "$comm" == zmq-adaptor-dra* ]] || continue ;;
+            zmqbg) [ "$tid" != "$pid" ] && [[ "$comm" != zmq-adaptor-dra* ]] || continue ;;
+            all) ;;
+        esac
+        # shellcheck disable=SC2086
+        set -- $rest
+        sum=$((sum + ${12} + ${13}))
+    done
+    echo "$sum"
+}
+
+workers_of() { # master pid -> worker pids
+    local p
+    for p in /proc/[0-9]*; do
+        [ "$(awk '{print $4}' "$p/stat" 2>/dev/null)" = "$1" ] && echo "${p#/proc/}"
+    done
 }

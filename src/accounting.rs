@@ -52,9 +52,12 @@ pub struct Accounting {
     /// Records handed to the publish socket for at least one matching consumer.
     pub forwarded: AtomicU64,
     dropped: [AtomicU64; 4],
-    /// Records one or more lagging consumers missed (their queue was full) while the
-    /// record was forwarded to the others.
+    /// Records a lagging consumer missed while others got them. The publish socket
+    /// never drops (a full consumer queue makes forwarding wait), so this stays 0;
+    /// the wait is in `stall_us`.
     pub consumer_drops: AtomicU64,
+    /// Microseconds forwarding waited for a full consumer queue.
+    pub stall_us: AtomicU64,
     /// Records received again after a worker resent them (discarded).
     pub duplicates: AtomicU64,
     /// Records received from workers and still unacknowledged when the adaptor stopped:

@@ -194,6 +194,9 @@ struct Pending {
     last_seq: u64,
     /// Records in it.
     count: u64,
+    /// Leading records already acknowledged (an adaptor may acknowledge part of a
+    /// batch when it stopped before forwarding the rest).
+    settled: u64,
     /// Queue bytes it holds (released when acknowledged).
     charge: usize,
     /// Frame 1 of the message.
@@ -360,19 +363,27 @@ impl<'a> Drainer<'a> {
         }
     }
 
-    /// Releases every batch up to `acked`.
+    /// Releases every record up to `acked`: whole batches leave the window; a batch
+    /// acknowledged in part keeps its rest (and is resent whole: the next adaptor
+    /// discards what the header's `acked` covers).
     fn settle(&mut self, acked: u64) {
         if acked <= self.acked {
             return;
         }
         self.acked = acked.min(self.next_seq - 1);
         let (mut n, mut bytes) = (0u64, 0usize);
-        while let Some(b) = self.window.front() {
+        while let Some(b) = self.window.front_mut() {
+            let first = b.last_seq + 1 - b.count;
             if b.last_seq > self.acked {
+                if self.acked >= first {
+                    let k = self.acked - first + 1;
+                    n += k - b.settled;
+                    b.settled = k;
+                }
                 break;
             }
             let b = self.window.pop_front().unwrap_or_else(|| unreachable!());
-            n += b.count;
+            n += b.count - b.settled;
             bytes += b.charge;
             self.window_bytes -= b.charge;
             self.unsent = self.unsent.saturating_sub(1);
@@ -380,8 +391,10 @@ impl<'a> Drainer<'a> {
                 self.spare.push(b.body);
             }
         }
-        if n > 0 {
+        if bytes > 0 {
             self.p.queue.release(bytes);
+        }
+        if n > 0 {
             self.p.state.in_flight.fetch_sub(n, Relaxed);
             self.p.state.delivered.fetch_add(n, SeqCst);
             self.p.state.notify();
@@ -392,7 +405,8 @@ impl<'a> Drainer<'a> {
     /// refused one (retry later).
     fn send_unsent(&mut self) -> bool {
         while self.unsent < self.window.len() {
-            let body = std::mem::take(&mut self.window[self.unsent].body);
+            let mut body = std::mem::take(&mut self.window[self.unsent].body);
+            wire::set_batch_acked(&mut body, self.acked);
             let r = self.send(Kind::Batch, &body);
             self.window[self.unsent].body = body;
             match r {
@@ -460,6 +474,7 @@ impl<'a> Drainer<'a> {
         self.window.push_back(Pending {
             last_seq: self.next_seq - 1,
             count,
+            settled: 0,
             charge,
             body: w.finish(),
         });

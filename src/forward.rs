@@ -12,8 +12,9 @@
 //!   subscribes and disappears when its last one unsubscribes or disconnects, so
 //!   stray unsubscribes and duplicate subscribes change nothing. With no prefix,
 //!   records wait (bounded); a record no prefix matches is dropped and counted.
-//! * A full consumer queue: the record still goes to the other consumers and the
-//!   miss is counted (`consumer_drops`).
+//! * The publish socket never drops (`ZMQ_XPUB_NODROP`): a consumer whose queue is
+//!   full makes forwarding wait (the wait is counted); records wait in the bounded
+//!   backlog, then in the workers, where every refusal is counted.
 //! * Stop: workers are told to stop sending (heartbeat state 1), their last batches
 //!   are read (until each answered with a fin), the backlog goes to consumers for up
 //!   to the drain timeout, the final acknowledgements go out (state 2), and what was
@@ -137,10 +138,15 @@ impl StreamState {
     }
 }
 
+/// Packed batches held at most while a packed consumer's queue is full.
+const PACKED_PENDING: usize = 1024;
+
 /// The packed consumer stream's side of the forwarder.
 pub struct PackedOut {
     sock: zmq::Socket,
     compression: Compression,
+    /// Encoded frames (and their record counts) a full consumer queue refused.
+    pending: VecDeque<(Vec<u8>, u64)>,
     /// Plain publishers' records, packed under the adaptor's own stream.
     legacy: Option<wire::BatchWriter>,
     stream: Stream,
@@ -158,6 +164,7 @@ impl PackedOut {
         Ok(PackedOut {
             sock,
             compression,
+            pending: VecDeque::new(),
             legacy: None,
             stream: Stream {
                 pid: std::process::id(),
@@ -167,25 +174,36 @@ impl PackedOut {
         })
     }
 
-    /// Publishes one batch body; a consumer whose queue is full misses it (counted).
+    /// Publishes one batch body. The socket never drops: while a packed consumer's
+    /// queue is full, batches wait here (bounded); past that bound a batch is not
+    /// published and its records are counted (`zmq_adaptor_packed_drops_total`).
     fn send(&mut self, body: &[u8], records: u64, acct: &Accounting) -> zmq::Result<()> {
         let frame = packed::encode(body, self.compression);
-        let send = |s: &zmq::Socket| -> zmq::Result<()> {
-            s.send(&packed::SIGNATURE[..], zmq::DONTWAIT | zmq::SNDMORE)?;
-            s.send(&frame[..], zmq::DONTWAIT)
-        };
-        match send(&self.sock) {
-            Ok(()) => {}
-            Err(zmq::Error::EAGAIN) => {
-                zmq_util::set_xpub_lossy(&mut self.sock)?;
-                let r = send(&self.sock);
-                zmq_util::set_xpub_nodrop(&mut self.sock)?;
-                r?;
-                acct.packed_drops.fetch_add(records, Relaxed);
+        self.pending.push_back((frame, records));
+        self.flush(acct)?;
+        while self.pending.len() > PACKED_PENDING {
+            if let Some((_, n)) = self.pending.pop_back() {
+                acct.packed_drops.fetch_add(n, Relaxed);
             }
-            Err(e) => return Err(e),
         }
-        acct.packed_records.fetch_add(records, Relaxed);
+        Ok(())
+    }
+
+    /// Hands pending batches to the socket while it takes them.
+    fn flush(&mut self, acct: &Accounting) -> zmq::Result<()> {
+        while let Some((frame, n)) = self.pending.front() {
+            match self
+                .sock
+                .send(&packed::SIGNATURE[..], zmq::DONTWAIT | zmq::SNDMORE)
+            {
+                Ok(()) => {}
+                Err(zmq::Error::EAGAIN) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+            self.sock.send(&frame[..], zmq::DONTWAIT)?;
+            acct.packed_records.fetch_add(*n, Relaxed);
+            self.pending.pop_front();
+        }
         Ok(())
     }
 
@@ -236,7 +254,7 @@ pub struct Forwarder {
     last_heartbeat: Instant,
     last_ack: Instant,
     acks_dirty: bool,
-    nodrop: bool,
+    stalled_since: Option<Instant>,
     paused: bool,
     packed: Option<PackedOut>,
     durable: Option<crate::durable::DurableOut>,
@@ -266,7 +284,7 @@ impl Forwarder {
             last_heartbeat: Instant::now() - HEARTBEAT_EVERY,
             last_ack: Instant::now(),
             acks_dirty: false,
-            nodrop: false,
+            stalled_since: None,
             paused: false,
             packed: None,
             durable: None,
@@ -315,7 +333,6 @@ impl Forwarder {
     /// Runs until TERMINATE or DRAIN (then drains); returns the final counts.
     pub fn run(&mut self) -> zmq::Result<()> {
         zmq_util::set_xpub_nodrop(&mut self.backend)?;
-        self.nodrop = true;
         let exit = self.serve()?;
         if let Exit::Drain(t) = exit {
             self.drain(Instant::now() + t)?;
@@ -357,7 +374,10 @@ impl Forwarder {
                 self.read_frontend()?;
             }
             if !self.paused {
-                self.forward(false)?;
+                self.forward()?;
+            }
+            if let Some(p) = self.packed.as_mut() {
+                p.flush(&self.acct)?;
             }
         }
     }
@@ -658,18 +678,6 @@ impl Forwarder {
         Ok(())
     }
 
-    fn set_nodrop(&mut self, on: bool) -> zmq::Result<()> {
-        if self.nodrop != on {
-            if on {
-                zmq_util::set_xpub_nodrop(&mut self.backend)?;
-            } else {
-                zmq_util::set_xpub_lossy(&mut self.backend)?;
-            }
-            self.nodrop = on;
-        }
-        Ok(())
-    }
-
     /// Sends one record's frames; Ok(false) when the backend refused the first frame.
     fn send_record(&mut self, h: &Held) -> zmq::Result<bool> {
         let frames: Vec<&[u8]> = match &h.payload {
@@ -701,10 +709,11 @@ impl Forwarder {
         Ok(true)
     }
 
-    /// Forwards from the backlog while consumers are subscribed. With `patient`, a
-    /// full consumer queue makes it wait (stop); otherwise the record goes to the
-    /// others and the miss is counted.
-    fn forward(&mut self, patient: bool) -> zmq::Result<bool> {
+    /// Forwards from the backlog while consumers are subscribed. The publish socket
+    /// never drops (`ZMQ_XPUB_NODROP`): when a consumer's queue is full, forwarding
+    /// waits — the backlog holds the records, then the workers' windows and queues —
+    /// and the time spent waiting is counted (`zmq_adaptor_publish_stall_seconds_total`).
+    fn forward(&mut self) -> zmq::Result<bool> {
         let mut progressed = false;
         for _ in 0..BURST {
             if self.subs.is_empty() {
@@ -722,24 +731,19 @@ impl Forwarder {
                 continue;
             }
             if self.send_record(&h)? {
+                if let Some(t) = self.stalled_since.take() {
+                    self.acct
+                        .stall_us
+                        .fetch_add(t.elapsed().as_micros() as u64, Relaxed);
+                }
                 self.settle(&h);
                 self.acct.forwarded.fetch_add(1, SeqCst);
                 progressed = true;
                 continue;
             }
-            if patient {
-                self.backlog.push_front(h);
-                break;
-            }
-            // A lagging consumer: the others still get the record; its miss is counted.
-            self.set_nodrop(false)?;
-            let sent = self.send_record(&h);
-            self.set_nodrop(true)?;
-            sent?;
-            self.settle(&h);
-            self.acct.forwarded.fetch_add(1, SeqCst);
-            self.acct.consumer_drops.fetch_add(1, Relaxed);
-            progressed = true;
+            self.stalled_since.get_or_insert_with(Instant::now);
+            self.backlog.push_front(h);
+            break;
         }
         Ok(progressed)
     }
@@ -855,7 +859,7 @@ impl Forwarder {
             if ready[1] {
                 self.read_frontend()?;
             }
-            self.forward(true)?;
+            self.forward()?;
         }
         Ok(())
     }

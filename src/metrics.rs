@@ -89,8 +89,15 @@ pub fn render(acct: &Accounting, started: Instant, extra: Option<&ExtraFn>) -> S
     counter(
         &mut reg,
         "zmq_adaptor_consumer_drops",
-        "Records one or more lagging consumers missed (queue full) while others got them",
+        "Records a lagging consumer missed while others got them (0: the publish side waits instead of dropping)",
         g(&acct.consumer_drops),
+    );
+    let stall: Counter<f64, std::sync::atomic::AtomicU64> = Counter::default();
+    stall.inc_by(g(&acct.stall_us) as f64 / 1e6);
+    reg.register(
+        "zmq_adaptor_publish_stall_seconds",
+        "Seconds forwarding waited because a consumer's queue was full",
+        stall,
     );
     counter(
         &mut reg,
@@ -125,7 +132,7 @@ pub fn render(acct: &Accounting, started: Instant, extra: Option<&ExtraFn>) -> S
     counter(
         &mut reg,
         "zmq_adaptor_packed_drops",
-        "Records a packed-stream consumer missed (queue full)",
+        "Records not published on the packed stream: a packed consumer stayed full past the pending bound",
         g(&acct.packed_drops),
     );
     counter(

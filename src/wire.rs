@@ -239,6 +239,14 @@ impl BatchWriter {
     }
 }
 
+/// Rewrites the `acked` field of a finished batch body (a batch resent after a partial
+/// acknowledgement tells the next adaptor what is already settled).
+pub fn set_batch_acked(body: &mut [u8], acked: u64) {
+    if body.len() >= BATCH_HEADER {
+        body[24..32].copy_from_slice(&acked.to_le_bytes());
+    }
+}
+
 /// One record inside a batch: topic (empty for single-frame records) and record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordRef<'a> {
@@ -528,6 +536,11 @@ mod tests {
         let mut body = w.finish();
         body[20..24].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(decode_batch(&body).is_err());
+        let mut w = BatchWriter::new(Vec::new(), s(), 3, 0);
+        w.push(b"", b"x");
+        let mut b3 = w.finish();
+        set_batch_acked(&mut b3, 2);
+        assert_eq!(decode_batch(&b3).unwrap().0.acked, 2);
         let mut body2 = BatchWriter::new(Vec::new(), s(), 1, 0).finish();
         body2.push(0);
         assert!(decode_batch(&body2).is_err());

@@ -28,9 +28,3 @@ fn set_int_opt(sock: &mut zmq::Socket, opt: c_int, value: c_int) -> zmq::Result<
 pub fn set_xpub_nodrop(sock: &mut zmq::Socket) -> zmq::Result<()> {
     set_int_opt(sock, ZMQ_XPUB_NODROP, 1)
 }
-
-/// Makes an XPUB drop a message for a consumer whose queue is full (the default)
-/// instead of refusing it for everyone.
-pub fn set_xpub_lossy(sock: &mut zmq::Socket) -> zmq::Result<()> {
-    set_int_opt(sock, ZMQ_XPUB_NODROP, 0)
-}

@@ -276,6 +276,29 @@ fn refuse_oversize(code: R) -> c_int {
     }
 }
 
+/// Stops this process's logger now, as the `atexit` hook would: refuses new records
+/// (`ZMQ_ADAPTOR_ERR_CLOSED`), waits up to `linger_ms` (0: the configured linger) for
+/// the adaptor to acknowledge everything accepted, closes the ZeroMQ socket and logs
+/// the accounting line (`undelivered=N`) through the log callback. For embedders
+/// whose log callback or code goes away before `exit()` (an nginx module unloaded by
+/// its pool cleanup): call it from their own exit hook. Returns 0 (also when the
+/// logger never started); later calls and the `atexit` hook do nothing.
+/// Thread-safe; blocks the caller up to the linger.
+#[no_mangle]
+pub extern "C" fn zmq_adaptor_shutdown(linger_ms: u32) -> c_int {
+    ffi_boundary!({
+        if let Some(l) = crate::logger::running() {
+            let linger = if linger_ms == 0 {
+                l.config().linger
+            } else {
+                Duration::from_millis(linger_ms as u64)
+            };
+            l.shutdown(linger);
+        }
+        R::ZMQ_ADAPTOR_OK as c_int
+    })
+}
+
 /// Waits up to `timeout_ms` until the adaptor acknowledged every record accepted in
 /// this process before the call (or the record was given up as larger than the
 /// adaptor takes, which is counted). Returns 0 then (also when nothing was ever

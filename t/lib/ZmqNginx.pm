@@ -63,6 +63,12 @@ package ZmqNginx;
 #   error_log         lines that must appear in error.log (substring match)
 #   no_error_log      lines that must not appear in error.log
 #   timeout           seconds to wait for the records (default 10)
+#   config_error      the block only runs "nginx -t" on its configuration, which
+#                     must fail and print this text (substring match)
+#
+# require_zmq_log_module() (call before run_tests) loads the nginx C module
+# <libdir>/ngx_http_zmq_log_module.so in every block; the whole file is skipped when
+# it is not built because nginx-dev is not installed.
 #
 # Every block fails if error.log contains "[error]", "[alert]", "[crit]", "[emerg]"
 # or the library's "not delivered" message, unless an --- error_log line contains
@@ -97,7 +103,7 @@ use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(sleep time);
 
 our @ISA = ('Exporter');
-our @EXPORT = qw(run_tests root_dir server_port servroot zmq_endpoint);
+our @EXPORT = qw(run_tests root_dir server_port servroot zmq_endpoint require_zmq_log_module);
 sub import { ZmqNginx->export_to_level(1, @_) }
 
 my $ROOT = abs_path(dirname(__FILE__) . '/../..');
@@ -112,6 +118,7 @@ my ($adaptor_pid, $sub_pid, $nginx_pid, $wrk_pid);
 my ($reload_time, @reload_old_workers);
 my $sub_out;
 my $owner_pid = $$;
+my $ZMQ_LOG_MODULE;
 
 sub root_dir () { $ROOT }
 sub server_port () { $PORT }
@@ -147,6 +154,22 @@ sub check_prerequisites {
     bail "$LIBDIR/libzmq_adaptor.so not found" unless -e "$LIBDIR/libzmq_adaptor.so";
     bail "$PYTHON cannot import zmq (install python3-zmq or set PYTHON)"
         if system($PYTHON, '-c', 'import zmq') != 0;
+}
+
+# Loads the nginx C module in every block, or skips the test file when it could not
+# be built because nginx-dev is missing (make build builds it whenever it is there).
+sub require_zmq_log_module () {
+    my $so = "$LIBDIR/ngx_http_zmq_log_module.so";
+    my $src = "$ROOT/nginx/module/ngx_http_zmq_log_module.c";
+    if (!-e $so) {
+        Test::More::plan(skip_all => "nginx-dev is not installed, so $so was not built "
+            . "(apt-get install nginx-dev; make build)") unless -x '/usr/share/nginx/src/configure';
+        bail "$so not found although nginx-dev is installed: run make build "
+            . "(or scripts/build_nginx_module.sh)";
+    }
+    bail "$so is older than $src: run scripts/build_nginx_module.sh"
+        if (stat $so)[9] < (stat $src)[9];
+    $ZMQ_LOG_MODULE = $so;
 }
 
 sub free_port {
@@ -238,7 +261,7 @@ sub start_adaptor {
 }
 
 sub stop_adaptor {
-    unlink $LINK;
+    unlink $LINK if defined $LINK;
     return unless $adaptor_pid;
     my $ok = stop_pid($adaptor_pid, 'TERM', 10, 'zmq-adaptor');
     $adaptor_pid = undef;
@@ -320,6 +343,7 @@ sub module_lines {
             push @paths, $p if -e $p;
         }
     }
+    push @paths, $ZMQ_LOG_MODULE if $ZMQ_LOG_MODULE;
     return join '', map { "load_module $_;\n" } @paths;
 }
 
@@ -644,6 +668,18 @@ sub run_block {
     unlink $LINK;
     unlink map { "$SERVROOT/logs/$_" } qw(error.log access.log stderr.log nginx.pid);
     unlink "$TMP/wrk.out";
+
+    my $config_error = section($block, 'config_error');
+    if (defined $config_error) {
+        write_conf($block);
+        my $out = `@{[ join ' ', map { "'$_'" } nginx_cmd('-t') ]} 2>&1`;
+        my $rc = $?;
+        Test::More::ok($rc != 0, "$name - nginx -t fails") or Test::More::diag($out);
+        my $want = trimmed(expand_vars($config_error));
+        Test::More::ok(index($out, $want) >= 0, "$name - nginx -t says \"$want\"")
+            or Test::More::diag("nginx -t printed:\n$out");
+        return;
+    }
 
     my $records = section($block, 'records');
     my $count = trimmed(section($block, 'record_count'));
