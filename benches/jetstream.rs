@@ -279,6 +279,8 @@ fn main() {
     });
     drop(sink);
 
+    let pipe = pipeline(&srv, dir.path(), n, size);
+
     println!(
         "\nJetStream sink, {n} records of {size} bytes, nats-server {} on 127.0.0.1 (file store)\n",
         Command::new("nats-server")
@@ -304,4 +306,181 @@ fn main() {
             r.note
         );
     }
+    println!(
+        "\nOn-node pipeline, {n} records of {size} bytes: zmq-loggen (library, one worker) → zmq-adaptor → consumer\n"
+    );
+    println!("| adaptor output | records/s | adaptor CPU µs/record | zmq-loggen CPU µs/record | nats-server CPU µs/record |");
+    println!("|---|---:|---:|---:|---:|");
+    for p in pipe {
+        println!(
+            "| {} | {:.0} | {:.2} | {:.2} | {} |",
+            p.name,
+            n as f64 / p.secs,
+            p.adaptor_us / n as f64,
+            p.loggen_us / n as f64,
+            if p.server_us > 0.0 {
+                format!("{:.2}", p.server_us / n as f64)
+            } else {
+                "—".into()
+            }
+        );
+    }
+}
+
+struct Pipe {
+    name: &'static str,
+    secs: f64,
+    adaptor_us: f64,
+    loggen_us: f64,
+    server_us: f64,
+}
+
+/// CPU of reaped children of this process, in µs.
+fn children_cpu_us() -> f64 {
+    // SAFETY: getrusage writes into the zeroed struct we pass.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to a rusage struct.
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+fn stream_messages(url: &str, stream: &str) -> u64 {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let Ok(c) = async_nats::connect(url).await else {
+                return 0;
+            };
+            match async_nats::jetstream::new(c).get_stream(stream).await {
+                Ok(mut st) => st.info().await.map(|i| i.state.messages).unwrap_or(0),
+                Err(_) => 0,
+            }
+        })
+}
+
+/// zmq-loggen → zmq-adaptor, side by side: ZeroMQ consumer only, JetStream only
+/// (`-p none`), both.
+fn pipeline(srv: &Server, dir: &Path, n: u64, size: usize) -> Vec<Pipe> {
+    let adaptor = env!("CARGO_BIN_EXE_zmq-adaptor");
+    let loggen = env!("CARGO_BIN_EXE_zmq-loggen");
+    let mut out = Vec::new();
+    for (i, (name, zmq_out, js)) in [
+        ("ZeroMQ consumer only", true, false),
+        ("JetStream only (-p none)", false, true),
+        ("ZeroMQ consumer + JetStream", true, true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let listen = format!("ipc://{}/listen{i}", dir.display());
+        let publish = format!("ipc://{}/publish{i}", dir.display());
+        let subject = format!("pipe{i}");
+        let mut cmd = Command::new(adaptor);
+        cmd.args(["-b", &listen, "--stats-interval", "0"])
+            .args(["-p", if zmq_out { &publish } else { "none" }]);
+        if js {
+            cmd.args(["--jetstream", &srv.url(), "--jetstream-subject", &subject]);
+        }
+        let mut a = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let path = listen.trim_start_matches("ipc://").to_string();
+        let t = Instant::now();
+        while !Path::new(&path).exists() {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "adaptor did not start"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // A ZeroMQ consumer counting records, in a thread.
+        let counted = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let consumer = zmq_out.then(|| {
+            let ctx = zmq::Context::new();
+            let s = ctx.socket(zmq::SUB).unwrap();
+            s.set_rcvhwm(1_000_000).unwrap();
+            s.connect(&publish).unwrap();
+            s.set_subscribe(b"").unwrap();
+            let c = counted.clone();
+            std::thread::spawn(move || {
+                let _ctx = ctx;
+                let mut m = zmq::Message::new();
+                while s.poll(zmq::POLLIN, 1000).unwrap_or(0) > 0 {
+                    while s.recv(&mut m, zmq::DONTWAIT).is_ok() {
+                        if !m.get_more() {
+                            c.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            })
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        let (a0, s0, l0, t0) = (
+            process_cpu_us(a.id()),
+            process_cpu_us(srv.pid()),
+            children_cpu_us(),
+            Instant::now(),
+        );
+        let st = Command::new(loggen)
+            .args([
+                "-e",
+                &listen,
+                "-n",
+                &n.to_string(),
+                "--size",
+                &size.to_string(),
+            ])
+            .args([
+                "--queue-records",
+                &(n + 1).to_string(),
+                "--flush-ms",
+                "60000",
+            ])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "zmq-loggen failed");
+        let loggen_us = children_cpu_us() - l0;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let stream = stream_name(&subject);
+        loop {
+            let zmq_done = !zmq_out || counted.load(Ordering::Relaxed) >= n;
+            let js_done = !js || stream_messages(&srv.url(), &stream) >= n;
+            if zmq_done && js_done {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}: records did not all arrive"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        out.push(Pipe {
+            name,
+            secs: t0.elapsed().as_secs_f64(),
+            adaptor_us: process_cpu_us(a.id()) - a0,
+            loggen_us,
+            server_us: if js {
+                process_cpu_us(srv.pid()) - s0
+            } else {
+                0.0
+            },
+        });
+        // SAFETY: kill with a pid we own and a valid signal.
+        unsafe { libc::kill(a.id() as i32, libc::SIGTERM) };
+        let _ = a.wait();
+        if let Some(c) = consumer {
+            let _ = c.join();
+        }
+    }
+    out
+}
+
+fn stream_name(subject: &str) -> String {
+    jetstream::stream_name_for(subject)
 }
