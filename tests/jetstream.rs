@@ -781,3 +781,44 @@ fn adaptor_killed_or_stopped_while_nats_down_keeps_records_in_the_spool() {
     assert!(bodies == want, "every record once");
     assert_eq!(a.term(Duration::from_secs(10)), Some(0));
 }
+
+#[test]
+fn adaptor_start_errors_exit_2_with_a_clear_line() {
+    let d = tempdir();
+    let listen = ipc(d.path(), "listen");
+    let run = |args: &[&str]| {
+        let o = Command::new(ADAPTOR)
+            .args(["-b", &listen, "--stats-interval", "0"])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&["-p", "none"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("-p none needs --jetstream"), "{err}");
+    let (code, err) = run(&[
+        "--jetstream",
+        "nats://127.0.0.1:notaport",
+        "--jetstream-subject",
+        "u",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("jetstream: bad server URL"), "{err}");
+    let (code, err) = run(&["--jetstream", "nats://127.0.0.1:4222"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--jetstream-subject"), "{err}");
+    let (code, err) = run(&[
+        "--jetstream",
+        "nats://127.0.0.1:4222",
+        "--jetstream-subject",
+        "u",
+        "--jetstream-creds",
+        "/nonexistent/gw.creds",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("credentials: /nonexistent/gw.creds"), "{err}");
+}
