@@ -47,6 +47,7 @@ test: check-header lint test-cargo test-nginx
 bench: build
 	$(CARGO) bench --bench publisher
 	$(CARGO) bench --bench proxy
+	$(CARGO) bench --bench curve
 	$(CARGO) bench --bench jetstream
 	scripts/bench_nginx.sh
 	scripts/bench_zmq_log.sh

@@ -46,32 +46,6 @@ fn main() {
 // Helpers
 // ---------------------------------------------------------------------------------
 
-/// User + system CPU time of process `pid` in µs: its kernel CPU clock (ns precision),
-/// or utime + stime from /proc/<pid>/stat (clock ticks) when that clock is refused.
-fn process_cpu_us(pid: i32) -> f64 {
-    // MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED) from the kernel's posix-timers.h.
-    let clock = ((!(pid as libc::clockid_t)) << 3) | 2;
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; a bad clock id only yields an error.
-    if unsafe { libc::clock_gettime(clock, &mut ts) } == 0 {
-        return ts.tv_sec as f64 * 1e6 + ts.tv_nsec as f64 / 1e3;
-    }
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = [11, 12]
-        .iter()
-        .filter_map(|&i| f.get(i).and_then(|v| v.parse::<f64>().ok()))
-        .sum();
-    // SAFETY: sysconf only reads a system constant.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    ticks * 1e6 / hz
-}
-
 // ---------------------------------------------------------------------------------
 // Publisher and consumer (child processes)
 // ---------------------------------------------------------------------------------
@@ -219,53 +193,6 @@ fn finish(c: Child, timeout: Duration) -> Kv {
         .collect()
 }
 
-/// Stops a proxy process: SIGTERM to its pid, then SIGKILL after 5 s.
-fn stop_proxy(mut c: Child) {
-    // SAFETY: kill(2) on the pid of a child we spawned and have not reaped yet.
-    unsafe { libc::kill(c.id() as libc::pid_t, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = c.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let _ = c.kill();
-    let _ = c.wait();
-}
-
-fn free_tcp_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-/// Compiles the C baseline into `dir`.
-fn build_baseline(dir: &Path) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/c/zmq_proxy_baseline.c");
-    let out = dir.join("zmq_proxy_baseline");
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let st = Command::new(&cc)
-        .args(["-O2", "-Wall", "-Wextra", "-Werror"])
-        .arg(&src)
-        .arg("-o")
-        .arg(&out)
-        .arg("-lzmq")
-        .status()
-        .expect("run the C compiler");
-    assert!(st.success(), "compiling {} failed", src.display());
-    out
-}
-
 struct RunResult {
     rate: f64,
     cpu_per_msg: f64,
@@ -284,7 +211,7 @@ fn one_run(
     let publish = format!("tcp://127.0.0.1:{}", free_tcp_port());
     let ready = dir.join(format!("{tag}.ready"));
     let proxy = proxy_cmd
-        .args(if kind == "zmq-adaptor" {
+        .args(if kind.starts_with("zmq-adaptor") {
             vec![
                 "-b".to_string(),
                 listen.clone(),
@@ -329,7 +256,7 @@ fn one_run(
     ]);
     let p = finish(publ, Duration::from_secs(120));
     let c = finish(cons, Duration::from_secs(60));
-    stop_proxy(proxy);
+    stop_child(proxy);
     let received = num(&c, "count");
     let span_s = (num(&c, "last_ns") - num(&p, "t0_ns")) / 1e9;
     let cpu = num(&c, "proxy_cpu1_us") - num(&p, "proxy_cpu0_us");
@@ -350,8 +277,7 @@ fn parent() {
     let runs = env_u64("PROXY_BENCH_RUNS", 5).max(1);
     let dir = tempfile::tempdir().expect("tempdir");
     let baseline = build_baseline(dir.path());
-    let ours = std::env::var("ZMQ_ADAPTOR_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_zmq-adaptor").to_string());
+    let ours = adaptor_bin();
     println!(
         "zmq_adaptor proxy benchmark ({} cores): {n} x {SIZE}-byte messages per run",
         std::thread::available_parallelism().map_or(1, |c| c.get())
@@ -364,15 +290,20 @@ fn parent() {
         "    {:<22} {:>3} {:>12} {:>16} {:>6}",
         "proxy", "run", "msgs/s", "proxy CPU µs/msg", "loss"
     );
-    let kinds = [
+    let mut kinds = vec![
         ("zmq-adaptor", PathBuf::from(&ours)),
         ("C zmq_proxy baseline", baseline),
     ];
+    // A second adaptor build (before/after comparisons), alternated with the others.
+    if let Ok(b) = std::env::var("ZMQ_ADAPTOR_BIN_B") {
+        println!("adaptor B: {b}");
+        kinds.push(("zmq-adaptor B", PathBuf::from(b)));
+    }
     let mut acc: Vec<(Vec<f64>, Vec<f64>, f64)> = vec![Default::default(); kinds.len()];
     for r in 0..runs {
         for (i, (kind, bin)) in kinds.iter().enumerate() {
             let mut cmd = Command::new(bin);
-            let tag = format!("{}-{r}", if i == 0 { "ours" } else { "base" });
+            let tag = format!("k{i}-{r}");
             match one_run(kind, &mut cmd, dir.path(), &tag, n) {
                 Some(res) => {
                     println!(
@@ -395,9 +326,10 @@ fn parent() {
     let mut meds = Vec::new();
     for (i, (kind, _)) in kinds.iter().enumerate() {
         let (rates, cpus, loss) = &mut acc[i];
+        let (rr, cr) = (range(rates, 0), range(cpus, 3));
         let m = (median(rates), median(cpus));
         println!(
-            "    median {:<22} {:>12.0} msgs/s {:>8.3} CPU µs/msg, max loss {:.0}",
+            "    median {:<22} {:>12.0} msgs/s ({rr}) {:>8.3} CPU µs/msg ({cr}), max loss {:.0}",
             kind, m.0, m.1, loss
         );
         meds.push(m);
@@ -407,4 +339,11 @@ fn parent() {
         meds[0].0 / meds[1].0,
         meds[0].1 / meds[1].1
     );
+    if meds.len() > 2 {
+        println!(
+            "    zmq-adaptor B / baseline: {:.2}x throughput, {:.2}x CPU per message",
+            meds[2].0 / meds[1].0,
+            meds[2].1 / meds[1].1
+        );
+    }
 }

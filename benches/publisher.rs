@@ -1,23 +1,33 @@
-//! Publisher-side benchmark of the core library: cost of `log()` on the request path,
-//! throughput to a direct SUB peer, and CPU per record at a steady paced rate next to
-//! a plain libzmq PUB doing one `zmq_send` per record.
+//! Publisher-side benchmark of the core library and the pipeline behind it: cost of
+//! `log()` on the request path, peak throughput through an adaptor to a SUB, CPU per
+//! record at a steady paced rate next to a plain libzmq PUB doing one `zmq_send` per
+//! record, and the issue-10 pipeline (library -> `zmq-adaptor` -> SUB against
+//! PUB -> C `zmq_proxy` -> SUB): CPU per record of producer + proxy, delivery latency.
 //!
 //! There is one logger per process, so every scenario runs in its own child process
-//! (this binary re-executed with `--scenario ...`); the SUB peer is another child
-//! (`--sub-child ...`). The parent only orchestrates and prints the table.
+//! (this binary re-executed with `--scenario ...`). The library's records reach a
+//! consumer only through an adaptor (the internal hop carries batches), so the peer
+//! child (`--sub-child`) runs an in-process adaptor plus a SUB; the pipeline section
+//! starts the real `zmq-adaptor` binary (or the C baseline) and a consumer child
+//! (`--consumer`). The parent only orchestrates and prints the tables.
 //!
 //! Run with `cargo bench --bench publisher`. Knobs (environment):
-//! `PUB_BENCH_THROUGHPUT_N` (records per throughput run, default 1,000,000),
+//! `PUB_BENCH_THROUGHPUT_N` (records per throughput run, default 500,000),
 //! `PUB_BENCH_RUNS` (repetitions of throughput and paced runs, default 3),
 //! `PUB_BENCH_PACED_SECS` (default 3), `PUB_BENCH_RATE` (default 50,000/s),
 //! `PUB_BENCH_TICK_US` (pacing tick, default 20 µs = one record per tick at 50k/s),
-//! `PUB_BENCH_INTERVALS` (batch intervals in ms of the paced library runs, default "1,10"),
-//! `PUB_BENCH_ONLY` (comma list of sections: push, throughput, paced).
+//! `PUB_BENCH_INTERVALS` (batch intervals in ms of the paced library runs, default "10"),
+//! `PIPE_RATE`/`PIPE_SECS` (pipeline, default 50,000/s for 10 s), `PIPE_NONE_SECS`
+//! (pacing-alone runs, default 3 s), `PIPE_LAT_RATE`/`PIPE_LAT_SECS` (latency runs,
+//! default 5,000/s for 3 s), `PIPE_RUNS` (default 3), `PIPE_DUMP` (file prefix: each
+//! consumer writes its latencies, µs, in arrival order), `ZMQ_ADAPTOR_BIN`,
+//! `PUB_BENCH_ONLY` (comma list of sections: push, throughput, paced, pipeline, latency).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
+use zmq_adaptor::accounting::Accounting;
 use zmq_adaptor::Config;
 
 mod common;
@@ -31,6 +41,8 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let Some(i) = args.iter().position(|a| a == "--sub-child") {
         sub_child(&args[i + 1..]);
+    } else if let Some(i) = args.iter().position(|a| a == "--consumer") {
+        consumer(&args[i + 1..]);
     } else if let Some(i) = args.iter().position(|a| a == "--scenario") {
         scenario(&args[i + 1..]);
     } else {
@@ -137,40 +149,63 @@ fn wait_subscribed(timeout: Duration) -> bool {
     false
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[i]
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    percentile(v, 0.5)
-}
-
 // ---------------------------------------------------------------------------------
 // The SUB peer (child process)
 // ---------------------------------------------------------------------------------
 
-/// `--sub-child ENDPOINT N READY_FILE DONE_FILE`: binds a SUB ("direct SUB" peer),
-/// counts messages until N arrived or the stream went idle, then reports.
+/// `--sub-child KIND[+pin] ENDPOINT N READY_FILE DONE_FILE`: the peer. KIND `adaptor`: an
+/// in-process adaptor (`zmq_adaptor::proxy::Proxy`, listening on ENDPOINT, publishing
+/// on tcp://127.0.0.1:*) and a SUB connected to its publish side — the library's
+/// records reach a consumer only through an adaptor. KIND `direct`: a SUB bound on
+/// ENDPOINT (for a plain libzmq sender). Counts messages until N arrived or the stream
+/// went idle, then reports, with the CPU this peer process spent meanwhile.
 fn sub_child(a: &[String]) {
-    let (endpoint, n, ready, done) = (
-        &a[0],
-        a[1].parse::<u64>().expect("N"),
-        PathBuf::from(&a[2]),
+    let (kind, endpoint, n, ready, done) = (
+        a[0].as_str(),
+        &a[1],
+        a[2].parse::<u64>().expect("N"),
         PathBuf::from(&a[3]),
+        PathBuf::from(&a[4]),
     );
-    pin_current_thread(num_cpus().saturating_sub(1));
+    // `+pin`: this peer (adaptor threads included) stays on the last CPU, away from
+    // the timed thread of the push-cost section.
+    let (kind, pin) = match kind.strip_suffix("+pin") {
+        Some(k) => (k, true),
+        None => (kind, false),
+    };
+    if pin {
+        pin_current_thread(num_cpus().saturating_sub(1));
+    }
+    let proxy = match kind {
+        "adaptor" => {
+            let cfg = zmq_adaptor::proxy::ProxyConfig {
+                listen: endpoint.clone(),
+                publish: "tcp://127.0.0.1:*".into(),
+                ..Default::default()
+            };
+            Some(zmq_adaptor::proxy::Proxy::start(&cfg, None, None).expect("adaptor starts"))
+        }
+        "direct" => None,
+        other => panic!("peer kind {other}"),
+    };
     let ctx = zmq::Context::new();
     let s = ctx.socket(zmq::SUB).expect("SUB");
     s.set_rcvhwm(100_000).expect("rcvhwm");
     s.set_linger(0).expect("linger");
     s.set_subscribe(b"").expect("subscribe");
-    s.bind(endpoint).expect("bind");
+    match &proxy {
+        Some(p) => {
+            s.connect(p.endpoints().1).expect("connect");
+            // The adaptor holds records until a consumer's subscription reached it.
+            let t = Instant::now();
+            while p.subscriptions() == 0 && t.elapsed() < Duration::from_secs(10) {
+                let _ = s.poll(zmq::POLLIN, 2);
+            }
+        }
+        None => s.bind(endpoint).expect("bind"),
+    }
     std::fs::write(&ready, b"ready").expect("ready file");
+    let cpu0 = rusage_self_us();
     let mut buf = vec![0u8; 1 << 16];
     let (mut count, mut bytes, mut first_ns, mut last_ns) = (0u64, 0u64, 0u64, 0u64);
     let started = Instant::now();
@@ -203,6 +238,11 @@ fn sub_child(a: &[String]) {
         }
     }
     let _ = std::fs::write(&done, b"done");
+    let cpu1 = rusage_self_us();
+    let (fwd, cdrops) = proxy.as_ref().map_or((0, 0), |p| {
+        let a = p.accounting();
+        (a.snapshot().forwarded, Accounting::get(&a.consumer_drops))
+    });
     emit(
         "sub",
         &[
@@ -210,8 +250,15 @@ fn sub_child(a: &[String]) {
             ("bytes", bytes.to_string()),
             ("first_ns", first_ns.to_string()),
             ("last_ns", last_ns.to_string()),
+            ("peer_cpu_us", format!("{:.0}", cpu1 - cpu0)),
+            ("forwarded", fwd.to_string()),
+            ("consumer_drops", cdrops.to_string()),
         ],
     );
+    // A graceful stop: the final acknowledgements reach the logger before it exits.
+    if let Some(p) = proxy {
+        p.stop();
+    }
 }
 
 // ---------------------------------------------------------------------------------
@@ -241,6 +288,15 @@ fn scenario(a: &[String]) {
             a[2].parse().expect("n"),
             a[3].parse().expect("size"),
             Path::new(&a[4]),
+        ),
+        "pipeline" => scen_pipeline(
+            &a[1],
+            &a[2],
+            a[3].parse().expect("rate"),
+            a[4].parse().expect("secs"),
+            a[5].parse().expect("proxy pid"),
+            Path::new(&a[6]),
+            Path::new(&a[7]),
         ),
         other => panic!("unknown scenario {other}"),
     }
@@ -518,6 +574,214 @@ fn scen_paced(
     emit("paced", &kv);
 }
 
+/// Writes `t` as 20 zero-padded decimal digits at the start of `rec`.
+fn put_stamp(rec: &mut [u8], mut t: u64) {
+    for b in rec[..STAMP].iter_mut().rev() {
+        *b = b'0' + (t % 10) as u8;
+        t /= 10;
+    }
+}
+
+/// The timestamp written by [`put_stamp`]; None when the bytes are not digits.
+fn get_stamp(rec: &[u8]) -> Option<u64> {
+    rec.get(..STAMP)?.iter().try_fold(0u64, |acc, &b| {
+        b.is_ascii_digit().then(|| acc * 10 + (b - b'0') as u64)
+    })
+}
+
+/// Bytes of the send timestamp at the start of each pipeline record.
+const STAMP: usize = 20;
+/// Size of a pipeline record.
+const PIPE_SIZE: usize = 200;
+
+/// `--consumer PUBLISH N READY_FILE DONE_FILE`: a legacy single-frame consumer (SUB
+/// connected to a proxy's publish side). Any message that is not a 200-byte record is
+/// a warm-up: the first one creates READY_FILE. For each record, delivery latency =
+/// now − the timestamp in the record (CLOCK_MONOTONIC, same machine). DONE_FILE when N
+/// records arrived.
+fn consumer(a: &[String]) {
+    let (endpoint, n, ready, done) = (
+        &a[0],
+        a[1].parse::<u64>().expect("N"),
+        PathBuf::from(&a[2]),
+        PathBuf::from(&a[3]),
+    );
+    let ctx = zmq::Context::new();
+    let s = ctx.socket(zmq::SUB).expect("SUB");
+    s.set_rcvhwm(1_000_000).expect("rcvhwm");
+    s.set_linger(0).expect("linger");
+    s.set_subscribe(b"").expect("subscribe");
+    s.connect(endpoint).expect("connect");
+    let mut buf = vec![0u8; 4096];
+    let mut lat: Vec<f64> = Vec::with_capacity(n as usize);
+    let (mut count, mut warm, mut bad) = (0u64, 0u64, 0u64);
+    let started = Instant::now();
+    let mut last = Instant::now();
+    while count < n {
+        let idle = if count == 0 { 40 } else { 3 };
+        if last.elapsed() > Duration::from_secs(idle) || started.elapsed().as_secs() > 120 {
+            break;
+        }
+        match s.recv_into(&mut buf, zmq::DONTWAIT) {
+            Ok(len) if len == PIPE_SIZE => {
+                let now = mono_ns();
+                match get_stamp(&buf[..len]) {
+                    Some(t) => lat.push(now.saturating_sub(t) as f64 / 1e3),
+                    None => bad += 1,
+                }
+                count += 1;
+                if count == n {
+                    let _ = std::fs::write(&done, b"done");
+                }
+                last = Instant::now();
+            }
+            Ok(_) => {
+                if warm == 0 {
+                    let _ = std::fs::write(&ready, b"ready");
+                }
+                warm += 1;
+                last = Instant::now();
+            }
+            Err(zmq::Error::EAGAIN) => {
+                let _ = s.poll(zmq::POLLIN, 10);
+            }
+            Err(e) => panic!("consumer recv: {e}"),
+        }
+    }
+    if let Some(path) = std::env::var("PIPE_DUMP").ok().filter(|p| !p.is_empty()) {
+        let text: Vec<String> = lat.iter().map(|l| format!("{l:.0}")).collect();
+        let _ = std::fs::write(format!("{path}.{}", std::process::id()), text.join("\n"));
+    }
+    lat.sort_by(|x, y| x.total_cmp(y));
+    emit(
+        "consumer",
+        &[
+            ("count", count.to_string()),
+            ("warmup", warm.to_string()),
+            ("bad", bad.to_string()),
+            ("p50_us", format!("{:.0}", percentile(&lat, 0.5))),
+            ("p90_us", format!("{:.0}", percentile(&lat, 0.9))),
+            ("p99_us", format!("{:.0}", percentile(&lat, 0.99))),
+            (
+                "max_us",
+                format!("{:.0}", lat.last().copied().unwrap_or(f64::NAN)),
+            ),
+        ],
+    );
+}
+
+/// `pipeline MODE LISTEN RATE SECS PROXY_PID READY_FILE DONE_FILE`: RATE records/s of
+/// 200 B for SECS, each stamped with its send time, paced like `paced`. MODE `lib`:
+/// this library (`log()`, default configuration) to an adaptor on LISTEN; `pub`: a
+/// PUB socket, one `zmq_send` per record, to a C `zmq_proxy` on LISTEN; `none`: the
+/// pacing loop and the stamping alone. Warm-up messages go out every 5 ms until the
+/// consumer has one (READY_FILE). Reports this process's CPU and the proxy's (its pid)
+/// over the same window: first record .. the consumer has the last one.
+fn scen_pipeline(
+    mode: &str,
+    endpoint: &str,
+    rate: u64,
+    secs: u64,
+    proxy_pid: i32,
+    ready: &Path,
+    done: &Path,
+) {
+    let total = rate * secs;
+    let mut rec = vec![b'p'; PIPE_SIZE];
+    let mut sock: Option<(zmq::Context, zmq::Socket)> = None;
+    let warm_until_ready = |send: &dyn Fn()| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !ready.exists() && Instant::now() < deadline {
+            send();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(ready.exists(), "consumer never got a warm-up message");
+    };
+    match mode {
+        "lib" => {
+            zmq_adaptor::configure(Config {
+                endpoint: endpoint.to_string(),
+                ..Config::default()
+            })
+            .expect("configure");
+            warm_until_ready(&|| {
+                let _ = zmq_adaptor::log(b"w");
+            });
+            let _ = zmq_adaptor::flush(Duration::from_secs(5));
+        }
+        "pub" => {
+            let ctx = zmq::Context::new();
+            let s = ctx.socket(zmq::PUB).expect("PUB");
+            s.set_sndhwm(100_000).expect("hwm");
+            s.set_linger(1000).expect("linger");
+            s.connect(endpoint).expect("connect");
+            warm_until_ready(&|| {
+                let _ = s.send(&b"w"[..], zmq::DONTWAIT);
+            });
+            sock = Some((ctx, s));
+        }
+        "none" => {}
+        other => panic!("mode {other}"),
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    set_timer_slack(1000);
+    let proxy_cpu = || {
+        if proxy_pid > 0 {
+            process_cpu_us(proxy_pid)
+        } else {
+            0.0
+        }
+    };
+    let threads0 = threads_cpu_us();
+    let pcpu0 = proxy_cpu();
+    let cpu0 = rusage_self_us();
+    let t0 = Instant::now();
+    let (mut done_n, mut errors, mut call_ns) = (0u64, 0u64, 0u64);
+    let tick = Duration::from_micros(20);
+    while done_n < total {
+        let due =
+            ((t0.elapsed().as_nanos() as u64).saturating_mul(rate) / 1_000_000_000 + 1).min(total);
+        while done_n < due {
+            let stamp = mono_ns();
+            put_stamp(&mut rec, stamp);
+            match (mode, &sock) {
+                ("lib", _) => {
+                    errors += zmq_adaptor::log(std::hint::black_box(&rec)).is_err() as u64
+                }
+                (_, Some((_, s))) => errors += s.send(&rec[..], 0).is_err() as u64,
+                _ => {
+                    std::hint::black_box(&rec);
+                }
+            }
+            // Time inside the send call (the stamp is taken just before it).
+            call_ns += mono_ns() - stamp;
+            done_n += 1;
+        }
+        std::thread::sleep(tick);
+    }
+    let elapsed = t0.elapsed();
+    if mode == "lib" {
+        let _ = zmq_adaptor::flush(Duration::from_secs(10));
+    }
+    let peer_done = mode == "none" || wait_for_file(done, Duration::from_secs(15));
+    let cpu1 = rusage_self_us();
+    let pcpu1 = proxy_cpu();
+    let threads1 = threads_cpu_us();
+    let mut kv = vec![
+        ("mode", mode.to_string()),
+        ("records", total.to_string()),
+        ("elapsed_ms", elapsed.as_millis().to_string()),
+        ("cpu_us", format!("{:.0}", cpu1 - cpu0)),
+        ("proxy_cpu_us", format!("{:.0}", pcpu1 - pcpu0)),
+        ("call_us", format!("{:.0}", call_ns as f64 / 1e3)),
+        ("errors", errors.to_string()),
+        ("peer_done", peer_done.to_string()),
+    ];
+    let th = thread_delta(&threads0, &threads1);
+    kv.extend(th.iter().map(|(k, v)| (k.as_str(), format!("{v:.0}"))));
+    emit("pipeline", &kv);
+}
+
 // ---------------------------------------------------------------------------------
 // Parent: orchestration and the table
 // ---------------------------------------------------------------------------------
@@ -542,6 +806,7 @@ fn finish(c: Child, timeout: Duration) -> Vec<(String, Kv)> {
 /// Returns (scenario results, SUB result).
 fn run_pair(
     dir: &Path,
+    peer: &str,
     tag: &str,
     expect: u64,
     scen: Vec<String>,
@@ -552,6 +817,7 @@ fn run_pair(
     let done = dir.join(format!("{tag}.done"));
     let sub = spawn_self(&[
         "--sub-child".into(),
+        peer.into(),
         endpoint.clone(),
         expect.to_string(),
         ready.display().to_string(),
@@ -582,7 +848,7 @@ fn run_pair(
 
 fn parent() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let n_tp = env_u64("PUB_BENCH_THROUGHPUT_N", 1_000_000);
+    let n_tp = env_u64("PUB_BENCH_THROUGHPUT_N", 500_000);
     let runs = env_u64("PUB_BENCH_RUNS", 3).max(1);
     let secs = env_u64("PUB_BENCH_PACED_SECS", 3);
     let rate = env_u64("PUB_BENCH_RATE", 50_000);
@@ -604,9 +870,36 @@ fn parent() {
     if section("paced") {
         paced_section(dir.path(), runs, secs, rate, tick);
     }
+    // (4) the issue-10 pipeline: library -> zmq-adaptor -> SUB against
+    //     PUB -> C zmq_proxy -> SUB, CPU per record and delivery latency.
+    if section("pipeline") || section("latency") {
+        let baseline = build_baseline(dir.path());
+        let p_runs = env_u64("PIPE_RUNS", 3).max(1);
+        if section("pipeline") {
+            pipeline_section(
+                dir.path(),
+                &baseline,
+                env_u64("PIPE_RATE", 50_000),
+                env_u64("PIPE_SECS", 10),
+                p_runs,
+                true,
+            );
+        }
+        if section("latency") {
+            pipeline_section(
+                dir.path(),
+                &baseline,
+                env_u64("PIPE_LAT_RATE", 5_000),
+                env_u64("PIPE_LAT_SECS", 3),
+                p_runs,
+                false,
+            );
+        }
+    }
 }
 
-/// Whether `PUB_BENCH_ONLY` (comma list of push, throughput, paced) selects a section.
+/// Whether `PUB_BENCH_ONLY` (comma list of push, throughput, paced, pipeline, latency)
+/// selects a section.
 fn section(name: &str) -> bool {
     match std::env::var("PUB_BENCH_ONLY") {
         Ok(v) if !v.is_empty() => v.split(',').any(|s| s.trim() == name),
@@ -619,6 +912,7 @@ fn push_section(dir: &Path, sizes: &str, batches: usize) {
     let expect = 1 + nsizes * (batches as u64 + batches as u64 / 10 + 10) * BATCH as u64;
     let (res, sub) = run_pair(
         dir,
+        "adaptor+pin",
         "push",
         expect,
         vec![
@@ -629,7 +923,9 @@ fn push_section(dir: &Path, sizes: &str, batches: usize) {
         ],
         Duration::from_secs(60),
     );
-    println!("(1) log() cost, one thread, drainer running, direct SUB peer consuming");
+    println!(
+        "(1) log() cost, one thread, drainer running, adaptor (in-process) + SUB peer consuming"
+    );
     println!(
         "    ns per call, timed over {batches} batches of {BATCH} calls (target: median <= 50 ns)"
     );
@@ -657,25 +953,31 @@ fn push_section(dir: &Path, sizes: &str, batches: usize) {
 }
 
 fn throughput_section(dir: &Path, n_tp: u64, runs: u64) {
-    println!("(2) throughput to a direct SUB, 200-byte records, one sending thread, N = {n_tp}");
-    println!("    library: queue_records = 2^20 (N fits the bound); rate = N / (first send .. last received)");
-    println!("    raw XPUB: the same SUB fed by one thread calling zmq_send directly (libzmq ceiling here)");
-    println!("    (target for the library: >= 1,000,000 records/s, zero loss)");
+    println!("(2) peak throughput, 200-byte records, one sending thread, N = {n_tp}");
     println!(
-        "    {:<10} {:>3} {:>11} {:>11} {:>10} {:>9} {:>5} {:>7} {:>8}  CPU µs/rec: main/drainer/zmq I/O",
-        "sender", "run", "records/s", "send rec/s", "CPU µs/rec", "received", "loss", "retries", "minflt"
+        "    library -> adaptor: log() -> drainer (batches) -> in-process adaptor -> SUB (tcp)"
     );
-    let mut acc: HashMap<&str, (Vec<f64>, Vec<f64>, f64)> = HashMap::new();
+    println!("    raw XPUB -> adaptor: one thread calling zmq_send per record into the same adaptor + SUB");
+    println!("    raw XPUB -> SUB: the same sender straight into a bound SUB (libzmq ceiling, no adaptor)");
+    println!("    rate = N / (first send .. last received); CPU = sending process (getrusage);");
+    println!("    peer = adaptor + SUB process, ready .. done (target for the library: >= 1,000,000 records/s, zero loss)");
+    println!(
+        "    {:<20} {:>3} {:>11} {:>11} {:>10} {:>9} {:>9} {:>5} {:>7} {:>8}  CPU µs/rec: main/drainer/zmq I/O",
+        "sender", "run", "records/s", "send rec/s", "CPU µs/rec", "peer µs", "received", "loss", "retries", "minflt"
+    );
+    let kinds = [
+        ("library -> adaptor", "throughput", "adaptor"),
+        ("raw XPUB -> adaptor", "rawpub", "adaptor"),
+        ("raw XPUB -> SUB", "rawpub", "direct"),
+    ];
+    type Acc = (Vec<f64>, Vec<f64>, Vec<f64>, f64);
+    let mut acc: HashMap<&str, Acc> = HashMap::new();
     for r in 0..runs {
-        for kind in ["library", "raw XPUB"] {
-            let scen = if kind == "library" {
-                "throughput"
-            } else {
-                "rawpub"
-            };
+        for (kind, scen, peer) in kinds {
             let (res, sub) = run_pair(
                 dir,
-                &format!("{scen}{r}"),
+                peer,
+                &format!("{scen}-{peer}-{r}"),
                 n_tp,
                 vec![
                     scen.into(),
@@ -687,7 +989,7 @@ fn throughput_section(dir: &Path, n_tp: u64, runs: u64) {
                 Duration::from_secs(90),
             );
             let Some((_, kv)) = res.iter().find(|(k, _)| k == "throughput") else {
-                println!("    {kind:<10} {:>3} failed", r + 1);
+                println!("    {kind:<20} {:>3} failed", r + 1);
                 continue;
             };
             let recv = num(&sub, "count");
@@ -696,18 +998,21 @@ fn throughput_section(dir: &Path, n_tp: u64, runs: u64) {
             let rate_send = n_tp as f64 / (num(kv, "log_ns") / 1e9);
             let nf = n_tp as f64;
             let cpu = num(kv, "cpu_us") / nf;
+            let peer_cpu = num(&sub, "peer_cpu_us") / nf;
             let loss = nf - recv;
             let e = acc.entry(kind).or_default();
             e.0.push(rate_e2e);
             e.1.push(cpu);
-            e.2 = e.2.max(loss);
+            e.2.push(peer_cpu);
+            e.3 = e.3.max(loss);
             println!(
-                "    {:<10} {:>3} {:>11.0} {:>11.0} {:>10.3} {:>9.0} {:>5.0} {:>7} {:>8}  {:.3}/{:.3}/{:.3}",
+                "    {:<20} {:>3} {:>11.0} {:>11.0} {:>10.3} {:>9.3} {:>9.0} {:>5.0} {:>7} {:>8}  {:.3}/{:.3}/{:.3}",
                 kind,
                 r + 1,
                 rate_e2e,
                 rate_send,
                 cpu,
+                peer_cpu,
                 recv,
                 loss,
                 kv["retries"],
@@ -719,22 +1024,26 @@ fn throughput_section(dir: &Path, n_tp: u64, runs: u64) {
         }
     }
     let mut med = HashMap::new();
-    for kind in ["library", "raw XPUB"] {
-        if let Some((rates, cpus, loss)) = acc.get_mut(kind) {
-            let m = (median(rates), median(cpus));
+    for (kind, _, _) in kinds {
+        if let Some((rates, cpus, peers, loss)) = acc.get_mut(kind) {
+            let (rr, cr, pr) = (range(rates, 0), range(cpus, 3), range(peers, 3));
+            let m = (median(rates), median(cpus), median(peers));
             med.insert(kind, m);
             println!(
-                "    median {kind:<10}: {:.0} records/s, {:.3} CPU µs/record, max loss {loss:.0}",
-                m.0, m.1
+                "    median {kind:<20}: {:.0} records/s ({rr}), {:.3} CPU µs/record ({cr}), peer {:.3} ({pr}), max loss {loss:.0}",
+                m.0, m.1, m.2
             );
         }
     }
-    if let (Some(l), Some(r)) = (med.get("library"), med.get("raw XPUB")) {
-        println!(
-            "    library / raw XPUB: {:.2}x throughput, {:.2}x CPU per record",
-            l.0 / r.0,
-            l.1 / r.1
-        );
+    for base in ["raw XPUB -> adaptor", "raw XPUB -> SUB"] {
+        if let (Some(l), Some(r)) = (med.get("library -> adaptor"), med.get(base)) {
+            println!(
+                "    library / {base}: {:.2}x throughput, {:.2}x sender CPU per record, {:.2}x peer CPU",
+                l.0 / r.0,
+                l.1 / r.1,
+                l.2 / r.2
+            );
+        }
     }
     println!();
 }
@@ -745,8 +1054,8 @@ fn paced_section(dir: &Path, runs: u64, secs: u64, rate: u64, tick: u64) {
         "    CPU µs per record of the whole logging process (getrusage), medians of {runs} runs"
     );
     println!("    net = minus the pacing loop alone (target for the library: <= 0.5 µs/record)");
-    // Batch intervals (ms) of the library runs: PUB_BENCH_INTERVALS, default "1,10".
-    let intervals = std::env::var("PUB_BENCH_INTERVALS").unwrap_or_else(|_| "1,10".into());
+    // Batch intervals (ms) of the library runs: PUB_BENCH_INTERVALS, default "10".
+    let intervals = std::env::var("PUB_BENCH_INTERVALS").unwrap_or_else(|_| "10".into());
     let mut modes: Vec<String> = intervals
         .split(',')
         .map(|i| format!("logger@{}", i.trim()))
@@ -780,6 +1089,7 @@ fn paced_section(dir: &Path, runs: u64, secs: u64, rate: u64, tick: u64) {
             } else {
                 run_pair(
                     dir,
+                    "adaptor",
                     &format!("paced-{}-{r}", mode.replace('@', "-")),
                     expect,
                     scen,
@@ -856,4 +1166,289 @@ fn num_cpus() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
+}
+
+/// One pipeline run of `mode` (`lib`, `pub`, `none`): the proxy process (zmq-adaptor
+/// binary for `lib`, the C zmq_proxy for `pub`), the consumer, the producer.
+/// Returns (producer result, consumer result).
+fn pipeline_run(
+    dir: &Path,
+    baseline: &Path,
+    mode: &str,
+    tag: &str,
+    rate: u64,
+    secs: u64,
+) -> Option<(Kv, Kv)> {
+    let n = rate * secs;
+    let timeout = Duration::from_secs(secs + 60);
+    let pick = |res: Vec<(String, Kv)>, kind: &str| {
+        res.into_iter().find(|(k, _)| k == kind).map(|(_, kv)| kv)
+    };
+    if mode == "none" {
+        let args: Vec<String> = ["--scenario", "pipeline", "none", "-"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([
+                rate.to_string(),
+                none_secs(secs).to_string(),
+                "0".into(),
+                "-".into(),
+                "-".into(),
+            ])
+            .collect();
+        return pick(finish(spawn_self(&args), timeout), "pipeline").map(|kv| (kv, Kv::new()));
+    }
+    let listen_path = dir.join(format!("{tag}.ipc"));
+    let listen = format!("ipc://{}", listen_path.display());
+    let publish = format!("tcp://127.0.0.1:{}", free_tcp_port());
+    let (ready, done) = (
+        dir.join(format!("{tag}.ready")),
+        dir.join(format!("{tag}.done")),
+    );
+    let hwm = "1000000".to_string();
+    let mut cmd = if mode == "lib" {
+        let mut c = std::process::Command::new(adaptor_bin());
+        c.args(["-b", &listen, "-p", &publish, "--stats-interval", "0"])
+            .args([
+                "--listen-hwm",
+                &hwm,
+                "--publish-hwm",
+                &hwm,
+                "--ipc-mode",
+                "0666",
+            ]);
+        c
+    } else {
+        let mut c = std::process::Command::new(baseline);
+        c.args([&listen, &publish, &hwm]);
+        c
+    };
+    let proxy = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn proxy");
+    let pid = proxy.id();
+    if !wait_for_file(&listen_path, Duration::from_secs(5)) {
+        eprintln!("proxy for {tag} did not bind");
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let cons = spawn_self(&[
+        "--consumer".into(),
+        publish,
+        n.to_string(),
+        ready.display().to_string(),
+        done.display().to_string(),
+    ]);
+    let prod = spawn_self(&[
+        "--scenario".into(),
+        "pipeline".into(),
+        mode.into(),
+        listen,
+        rate.to_string(),
+        secs.to_string(),
+        pid.to_string(),
+        ready.display().to_string(),
+        done.display().to_string(),
+    ]);
+    let p = pick(finish(prod, timeout), "pipeline");
+    let c = pick(finish(cons, Duration::from_secs(20)), "consumer");
+    stop_child(proxy);
+    Some((p?, c?))
+}
+
+/// Seconds of the pacing-loop-alone runs (`PIPE_NONE_SECS`, default min(secs, 3)):
+/// its cost per record depends on the rate, not on the duration.
+fn none_secs(secs: u64) -> u64 {
+    env_u64("PIPE_NONE_SECS", secs.min(3)).max(1)
+}
+
+/// (4) The issue-10 paced pipeline, interleaved runs of the three modes.
+///
+/// Producer CPU per record is given two ways: `net` = the producer process's CPU minus
+/// the pacing loop alone (median of the `none` runs; the brief's measure, noisy: the
+/// loop costs 3–6 µs/record here and varies between runs), and `direct` = time inside
+/// the send calls (`log()` / `zmq_send`, minus the stamping, from the `none` runs) plus
+/// the CPU of the producer's other threads (drainer, libzmq I/O). `proxy` = the proxy
+/// process's CPU. Ratios are per run (the runs of the two modes are adjacent).
+fn pipeline_section(dir: &Path, baseline: &Path, rate: u64, secs: u64, runs: u64, cpu: bool) {
+    let n = rate * secs;
+    if cpu {
+        println!(
+            "(4) pipeline: {rate} records/s of {PIPE_SIZE} B for {secs} s, {runs} interleaved runs"
+        );
+        println!("    library: log() -> drainer -> ipc -> zmq-adaptor (binary) -> tcp -> SUB");
+        println!(
+            "    reference: PUB zmq_send per record -> ipc -> C zmq_proxy XSUB/XPUB -> tcp -> SUB"
+        );
+        println!(
+            "    CPU µs/record, first record .. consumer has the last: proxy = proxy process;"
+        );
+        println!(
+            "    net = producer process minus the pacing loop alone ({}-s runs);",
+            none_secs(secs)
+        );
+        println!("    direct = time in log()/zmq_send + the producer's other threads (drainer, libzmq I/O)");
+        println!("    target: (producer + proxy) library <= 0.4x reference");
+    } else {
+        println!("    delivery latency at {rate} records/s for {secs} s (stamp in the record -> consumer);");
+        println!("    target: batching adds <= batch_interval (10 ms)");
+    }
+    println!(
+        "    {:<5} {:>3} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7}",
+        "mode",
+        "run",
+        "received",
+        "process",
+        "net",
+        "direct",
+        "calls",
+        "threads",
+        "proxy",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms"
+    );
+    let modes: &[&str] = if cpu {
+        &["lib", "pub", "none"]
+    } else {
+        &["lib", "pub"]
+    };
+    let mut all: Vec<HashMap<&str, (Kv, Kv)>> = Vec::new();
+    for r in 0..runs {
+        let mut got = HashMap::new();
+        for &mode in modes {
+            let tag = format!("pipe-{rate}-{mode}-{r}");
+            match pipeline_run(dir, baseline, mode, &tag, rate, secs) {
+                Some(x) => {
+                    got.insert(mode, x);
+                }
+                None => println!("    {mode:<5} {:>3} failed", r + 1),
+            }
+        }
+        all.push(got);
+    }
+    let none_n = (rate * none_secs(secs)) as f64;
+    let none_med = |key: &str| {
+        let mut v: Vec<f64> = all
+            .iter()
+            .filter_map(|g| g.get("none"))
+            .map(|(p, _)| num(p, key) / none_n)
+            .collect();
+        median(&mut v)
+    };
+    let (pacing, stamping) = (none_med("cpu_us"), none_med("call_us"));
+    // Per mode: net+proxy, direct+proxy, p50, p90, p99; per run: ratios (net, direct).
+    type Series = [Vec<f64>; 5];
+    let mut per: HashMap<&str, Series> = HashMap::new();
+    let (mut ratio_net, mut ratio_direct) = (Vec::new(), Vec::new());
+    for (r, got) in all.iter().enumerate() {
+        let mut tot: HashMap<&str, (f64, f64)> = HashMap::new();
+        for &mode in modes {
+            let Some((p, c)) = got.get(mode) else {
+                continue;
+            };
+            let recs = if mode == "none" { none_n } else { n as f64 };
+            let process = num(p, "cpu_us") / recs;
+            let calls = num(p, "call_us") / recs - if mode == "none" { 0.0 } else { stamping };
+            let threads: f64 = p
+                .iter()
+                .filter(|(k, _)| k.starts_with("thr_") && k.as_str() != "thr_main")
+                .filter_map(|(_, v)| v.parse::<f64>().ok())
+                .sum::<f64>()
+                / recs;
+            let (net, direct) = if mode == "none" {
+                (0.0, 0.0)
+            } else {
+                (process - pacing, calls + threads)
+            };
+            let proxy = num(p, "proxy_cpu_us") / recs;
+            let lat = |k: &str| num(c, k) / 1e3;
+            println!(
+                "    {:<5} {:>3} {:>8} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>7.2} {:>7.2} {:>7.2} {:>7.2}",
+                mode,
+                r + 1,
+                c.get("count").map_or("-", String::as_str),
+                process,
+                net,
+                direct,
+                calls,
+                threads,
+                proxy,
+                lat("p50_us"),
+                lat("p90_us"),
+                lat("p99_us"),
+                lat("max_us"),
+            );
+            if mode != "none" {
+                tot.insert(mode, (net + proxy, direct + proxy));
+                let e = per.entry(mode).or_default();
+                for (i, v) in [
+                    net + proxy,
+                    direct + proxy,
+                    lat("p50_us"),
+                    lat("p90_us"),
+                    lat("p99_us"),
+                ]
+                .into_iter()
+                .enumerate()
+                {
+                    e[i].push(v);
+                }
+            }
+        }
+        if let (Some(l), Some(p)) = (tot.get("lib"), tot.get("pub")) {
+            ratio_net.push(l.0 / p.0);
+            ratio_direct.push(l.1 / p.1);
+        }
+    }
+    if cpu {
+        println!("    pacing loop alone: {pacing:.3} µs/record (median of the none runs)");
+    }
+    for mode in ["lib", "pub"] {
+        let Some(e) = per.get_mut(mode) else { continue };
+        let label = if mode == "lib" {
+            "library"
+        } else {
+            "reference"
+        };
+        let r: Vec<String> = e.iter().map(|v| range(v, 2)).collect();
+        if cpu {
+            println!(
+                "    {label:<9}: producer+proxy µs/record: net {:.3} ({}), direct {:.3} ({})",
+                median(&mut e[0]),
+                r[0],
+                median(&mut e[1]),
+                r[1]
+            );
+        }
+        println!(
+            "    {label:<9}: latency p50 {:.2} ms ({}), p90 {:.2} ms ({}), p99 {:.2} ms ({})",
+            median(&mut e[2]),
+            r[2],
+            median(&mut e[3]),
+            r[3],
+            median(&mut e[4]),
+            r[4]
+        );
+    }
+    if cpu && !ratio_net.is_empty() {
+        let (rn, rd) = (range(&ratio_net, 2), range(&ratio_direct, 2));
+        println!(
+            "    library / reference per run: {:.2}x net ({rn}), {:.2}x direct ({rd}) (target <= 0.4x)",
+            median(&mut ratio_net),
+            median(&mut ratio_direct)
+        );
+    }
+    if !cpu {
+        let med = |m: &str, i: usize| per.get(m).map_or(f64::NAN, |e| median(&mut e[i].clone()));
+        println!(
+            "    added by the library: p50 {:+.2} ms, p90 {:+.2} ms, p99 {:+.2} ms (target <= 10 ms)",
+            med("lib", 2) - med("pub", 2),
+            med("lib", 3) - med("pub", 3),
+            med("lib", 4) - med("pub", 4)
+        );
+    }
+    println!();
 }

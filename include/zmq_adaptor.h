@@ -75,6 +75,9 @@ typedef enum zmq_adaptor_result {
   ZMQ_ADAPTOR_ERR_STOPPED = 13,
   // The ipc path is held by another running adaptor or proxy (its `PATH.lock`).
   ZMQ_ADAPTOR_ERR_IN_USE = 14,
+  // A CURVE key is malformed (not 40 Z85 characters), `curve_public_key` does not
+  // belong to `curve_secret_key`, or only some of the three keys were given.
+  ZMQ_ADAPTOR_ERR_BAD_KEY = 15,
 } zmq_adaptor_result;
 
 // An adaptor proxy running in this process. Opaque; created by
@@ -110,6 +113,17 @@ typedef struct zmq_adaptor_config {
   // Longest wait at process exit to deliver queued records, in ms (default 2000,
   // at most 600000).
   uint32_t linger_ms;
+  // Public key of the adaptor (its `NAME.key` certificate), 40 Z85 characters,
+  // NUL-terminated: the publisher becomes a CURVE client. NULL (default): no
+  // encryption. Borrowed: copied during the call. The three `curve_*` keys are
+  // given together or not at all; otherwise `ZMQ_ADAPTOR_ERR_BAD_KEY`.
+  const char *curve_server_key;
+  // This worker's CURVE public key (Z85, 40 characters); its certificate must be
+  // in the adaptor's `--curve-clients` directory. NULL: no encryption.
+  const char *curve_public_key;
+  // This worker's CURVE secret key (Z85, 40 characters). Never logged or echoed in
+  // errors. NULL: no encryption.
+  const char *curve_secret_key;
 } zmq_adaptor_config;
 
 // A snapshot of the logger counters of the calling process.
@@ -237,7 +251,8 @@ int zmq_adaptor_configure(const struct zmq_adaptor_config *cfg);
 // Checks `cfg` as `zmq_adaptor_configure` would, without storing it, and writes a
 // one-line reason naming the first bad field and its bounds into `msg` (for example
 // `queue_records must be 1..1048576 (got 67108864)`; an empty string when `cfg` is
-// valid). Returns 0, `ZMQ_ADAPTOR_ERR_BAD_CONFIG` or `ZMQ_ADAPTOR_ERR_BAD_ENDPOINT`.
+// valid). Returns 0, `ZMQ_ADAPTOR_ERR_BAD_CONFIG`, `ZMQ_ADAPTOR_ERR_BAD_ENDPOINT` or
+// `ZMQ_ADAPTOR_ERR_BAD_KEY` (the text names the key, never its value).
 //
 // `cfg` is borrowed; NULL gives `ZMQ_ADAPTOR_ERR_NULL`. `msg` may be NULL (no text);
 // otherwise it is caller-owned storage of `msg_len` bytes, always NUL-terminated

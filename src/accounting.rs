@@ -73,8 +73,9 @@ pub struct Accounting {
     pub packed_records: AtomicU64,
     /// Records a packed-stream consumer missed (its queue was full).
     pub packed_drops: AtomicU64,
-    /// Refused authentications (ZAP), when security is on.
-    pub auth_failures: AtomicU64,
+    /// Refused authentications (ZAP and failed CURVE handshakes), when security is
+    /// on: the counter of the adaptor's [`crate::security::Guard`].
+    pub auth_failures: Arc<AtomicU64>,
     /// Messages and bytes in from publishers, out to consumers.
     pub msgs_in: AtomicU64,
     /// Bytes in from publishers.

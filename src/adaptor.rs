@@ -226,8 +226,8 @@ fn check_ipc_access(endpoint: &str, worker_user: Option<&str>) {
         eprintln!(
             "zmq-adaptor: WARNING: nginx workers running as '{user}' cannot connect to {endpoint}: {why}. \
              libzmq retries silently and records pile up in the workers. \
-             Use --ipc-mode 0666, or --ipc-mode 0660 --ipc-group <the workers' group>, \
-             and a directory they can search."
+             Use --ipc-group <the workers' group> (socket mode 0660, the default) and a \
+             directory they can search; --ipc-mode 0666 would let every local user connect."
         );
     }
 }
@@ -485,6 +485,49 @@ fn final_line(a: &crate::accounting::Accounting) -> (String, u64, crate::account
     )
 }
 
+/// With security on, handshake failures seen by the socket monitors are counted and
+/// logged (rate-limited) by the guard instead of printed one by one.
+fn security_sink(cfg: &ProxyConfig, inner: EventSink) -> EventSink {
+    match &cfg.security {
+        Some(s) => {
+            let r = s.guard.reporter();
+            Arc::new(move |e: &SocketEvent| {
+                if !r.on_socket_event(e) {
+                    inner(e)
+                }
+            })
+        }
+        None => inner,
+    }
+}
+
+/// One line saying how the tcp sockets are protected (never a secret).
+fn security_line(cfg: &ProxyConfig) -> Option<String> {
+    use crate::security::CurvePolicy;
+    let s = cfg.security.as_ref()?;
+    let p = s.guard.policy();
+    let curve = match (&s.curve, &p.curve) {
+        (Some(k), CurvePolicy::Clients(dir)) => format!(
+            "CURVE server (public key {}), {} client keys from {}",
+            k.public,
+            s.guard.client_keys(),
+            dir.display()
+        ),
+        (Some(k), _) => format!(
+            "CURVE server (public key {}), any client key (--curve-allow-any)",
+            k.public
+        ),
+        (None, _) => "no CURVE".to_string(),
+    };
+    let allow = if p.allow.is_empty() {
+        String::new()
+    } else {
+        let l: Vec<String> = p.allow.iter().map(|n| n.to_string()).collect();
+        format!(", peers from {}", l.join(" "))
+    };
+    Some(format!("zmq-adaptor: tcp sockets: {curve}{allow}"))
+}
+
 /// What a running adaptor is asked to do (the binary maps signals to these).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Control {
@@ -504,8 +547,18 @@ impl From<()> for Control {
 /// The reload hook (SIGHUP): re-reads what can change without a restart and returns
 /// what it re-read, one item each (empty: nothing is reloadable yet). Endpoints,
 /// HWMs and socket modes need a restart.
-pub fn reload(_opts: &Options) -> Vec<String> {
-    Vec::new()
+pub fn reload(opts: &Options) -> Vec<String> {
+    let mut done = Vec::new();
+    if let Some(s) = &opts.proxy.security {
+        if let crate::security::CurvePolicy::Clients(dir) = &s.guard.policy().curve {
+            // All or nothing: on any error the previous keys stay in force.
+            done.push(match s.guard.reload() {
+                Ok(n) => format!("{n} CURVE client keys from {}", dir.display()),
+                Err(e) => format!("CURVE client keys: {e}; keeping the previous keys"),
+            });
+        }
+    }
+    done
 }
 
 /// The one line logged for a reload.
@@ -529,7 +582,7 @@ pub fn run<C: Into<Control>>(
 ) -> Result<Summary, AdaptorError> {
     let mut pcfg = opts.proxy.clone();
     pcfg.capture = opts.debug;
-    let sink = event_sink(opts.debug);
+    let sink = security_sink(&pcfg, event_sink(opts.debug));
     let proxy = Proxy::start(&pcfg, Some(sink.clone()), Some(debug_printer("message")))
         .map_err(AdaptorError::Proxy)?;
     let (listen, publish) = (
@@ -538,6 +591,9 @@ pub fn run<C: Into<Control>>(
     );
     check_ipc_access(&listen, opts.worker_user.as_deref());
     println!("zmq-adaptor: forwarding {listen} -> {publish}");
+    if let Some(line) = security_line(&pcfg) {
+        println!("{line}");
+    }
     let metrics = match &opts.metrics {
         Some(addr) => {
             let extra = pcfg.durable.as_ref().map(|d| {

@@ -29,6 +29,11 @@ pub struct Config {
     pub batch_records: usize,
     /// Upper bound on how long process exit waits to deliver queued records.
     pub linger: Duration,
+    /// CURVE keys for reaching an adaptor whose listen socket is a CURVE server
+    /// (`curve_server_key`, `curve_public_key`, `curve_secret_key` in the C and Lua
+    /// configuration; see [`crate::security::ClientKeys::from_z85`]). `None`: no
+    /// encryption (the NULL mechanism). The secret key never shows in `Debug`.
+    pub curve: Option<crate::security::ClientKeys>,
 }
 
 impl Default for Config {
@@ -45,6 +50,7 @@ impl Default for Config {
             batch_interval: Duration::from_millis(10),
             batch_records: 4096,
             linger: Duration::from_millis(2000),
+            curve: None,
         }
     }
 }

@@ -30,6 +30,10 @@ const ADAPTOR_TIMEOUT: Duration = Duration::from_millis(1000);
 const RETRY_WAIT: Duration = Duration::from_millis(1);
 /// How often the worker's counters are reported to the adaptor.
 const REPORT_EVERY: Duration = Duration::from_secs(1);
+/// Granularity of the drainer's wait (`zmq_poll` takes milliseconds): a batch due
+/// within this much is sent now rather than after one more wait, so no record waits
+/// longer than `batch_interval` for its batch.
+const WAIT_GRAIN: Duration = Duration::from_millis(1);
 /// How long closing may wait to write the last report.
 const CLOSE_LINGER_MS: i32 = 200;
 
@@ -244,6 +248,9 @@ impl<'a> Drainer<'a> {
             s.set_reconnect_ivl(100)?;
             s.set_reconnect_ivl_max(500)?;
             zmq_util::set_xpub_nodrop(&mut s)?;
+            if let Some(keys) = &cfg.curve {
+                crate::security::apply_client(&s, keys).map_err(|_| zmq::Error::EINVAL)?;
+            }
             s.connect(&cfg.endpoint)?;
             Ok(s)
         };
@@ -509,7 +516,7 @@ impl<'a> Drainer<'a> {
         let urgent =
             self.p.state.urgent.swap(false, SeqCst) || self.p.state.stop_deadline().is_some();
         let due = urgent
-            || self.last_batch.elapsed() >= interval
+            || self.last_batch.elapsed() + WAIT_GRAIN >= interval
             || self.p.queue.depth() >= self.p.cfg.batch_records;
         if due {
             while self.window.len() < WINDOW_BATCHES && self.window_bytes < WINDOW_BYTES {

@@ -40,6 +40,9 @@ pub enum zmq_adaptor_result {
     ZMQ_ADAPTOR_ERR_STOPPED = 13,
     /// The ipc path is held by another running adaptor or proxy (its `PATH.lock`).
     ZMQ_ADAPTOR_ERR_IN_USE = 14,
+    /// A CURVE key is malformed (not 40 Z85 characters), `curve_public_key` does not
+    /// belong to `curve_secret_key`, or only some of the three keys were given.
+    ZMQ_ADAPTOR_ERR_BAD_KEY = 15,
 }
 
 /// The Rust-side error type: a result code plus nothing else, so errors never allocate.
@@ -50,7 +53,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl zmq_adaptor_result {
     /// Every code, in numeric order (used by tests and `strerror`).
-    pub fn all() -> [zmq_adaptor_result; 15] {
+    pub fn all() -> [zmq_adaptor_result; 16] {
         [
             Self::ZMQ_ADAPTOR_OK,
             Self::ZMQ_ADAPTOR_ERR_NULL,
@@ -67,6 +70,7 @@ impl zmq_adaptor_result {
             Self::ZMQ_ADAPTOR_ERR_TOPIC_TOO_LARGE,
             Self::ZMQ_ADAPTOR_ERR_STOPPED,
             Self::ZMQ_ADAPTOR_ERR_IN_USE,
+            Self::ZMQ_ADAPTOR_ERR_BAD_KEY,
         ]
     }
 
@@ -97,6 +101,10 @@ impl zmq_adaptor_result {
             Self::ZMQ_ADAPTOR_ERR_TOPIC_TOO_LARGE => "topic longer than 65535 bytes\0",
             Self::ZMQ_ADAPTOR_ERR_STOPPED => "proxy already stopped\0",
             Self::ZMQ_ADAPTOR_ERR_IN_USE => "ipc path in use by another running adaptor or proxy\0",
+            Self::ZMQ_ADAPTOR_ERR_BAD_KEY => {
+                "bad CURVE key: give curve_server_key, curve_public_key and curve_secret_key together, \
+                 each 40 Z85 characters, the public key belonging to the secret key\0"
+            }
         }
     }
 

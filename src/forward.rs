@@ -61,7 +61,9 @@ enum Payload {
         topic: (usize, usize),
         body: (usize, usize),
     },
-    /// A message from a plain publisher, every frame as received.
+    /// A single-frame message from a plain publisher, as received (no allocation).
+    Single(zmq::Message),
+    /// A multi-frame message from a plain publisher, every frame as received.
     Legacy(Vec<zmq::Message>),
 }
 
@@ -73,6 +75,25 @@ struct Held {
 }
 
 impl Held {
+    /// Frames of the message this record leaves as.
+    fn frame_count(&self) -> usize {
+        match &self.payload {
+            Payload::Packed { topic, .. } => 1 + (topic.1 > 0) as usize,
+            Payload::Single(_) => 1,
+            Payload::Legacy(parts) => parts.len(),
+        }
+    }
+    /// Frame `i` (< `frame_count()`), without allocating.
+    fn frame(&self, i: usize) -> &[u8] {
+        match &self.payload {
+            Payload::Packed { batch, topic, body } => {
+                let (off, len) = if i == 0 && topic.1 > 0 { *topic } else { *body };
+                &batch[off..off + len]
+            }
+            Payload::Single(m) => m,
+            Payload::Legacy(parts) => &parts[i],
+        }
+    }
     fn first_frame(&self) -> &[u8] {
         match &self.payload {
             Payload::Packed { batch, topic, body } => {
@@ -82,6 +103,7 @@ impl Held {
                     &batch[body.0..body.0 + body.1]
                 }
             }
+            Payload::Single(m) => m,
             Payload::Legacy(parts) => parts.first().map(|m| &m[..]).unwrap_or(&[]),
         }
     }
@@ -93,6 +115,10 @@ struct StreamState {
     received: Vec<(u64, u64)>,
     /// Records of this stream in the backlog.
     held: u64,
+    /// Seqs of those records as runs `(next, last)`, in backlog order. The backlog is
+    /// a FIFO, so records leave from the front run; the lowest held seq is the
+    /// smallest `next` (normally the front's), found without walking the backlog.
+    held_runs: VecDeque<(u64, u64)>,
     /// Last ack sent.
     acked_sent: u64,
     /// Fin received (stop in progress).
@@ -107,6 +133,7 @@ impl StreamState {
         StreamState {
             received: vec![(0, acked)],
             held: 0,
+            held_runs: VecDeque::new(),
             acked_sent: 0,
             fin: false,
             gone: false,
@@ -131,6 +158,29 @@ impl StreamState {
             }
         }
         self.received = out;
+    }
+    /// Notes a record entering the backlog.
+    fn hold(&mut self, seq: u64) {
+        self.held += 1;
+        match self.held_runs.back_mut() {
+            Some(r) if r.1 + 1 == seq => r.1 = seq,
+            _ => self.held_runs.push_back((seq, seq)),
+        }
+    }
+    /// Notes the oldest held record leaving the backlog.
+    fn release(&mut self) {
+        self.held = self.held.saturating_sub(1);
+        if let Some(r) = self.held_runs.front_mut() {
+            if r.0 < r.1 {
+                r.0 += 1;
+            } else {
+                self.held_runs.pop_front();
+            }
+        }
+    }
+    /// Lowest seq still in the backlog.
+    fn lowest_held(&self) -> Option<u64> {
+        self.held_runs.iter().map(|r| r.0).min()
     }
     /// Highest seq below which everything was received.
     fn floor(&self) -> u64 {
@@ -472,6 +522,17 @@ impl Forwarder {
                 Err(zmq::Error::EAGAIN) => break,
                 Err(e) => return Err(e),
             }
+            if !first.get_more() {
+                // One frame: a plain record (internal messages have two frames).
+                let bytes = first.len();
+                self.acct.msgs_in.fetch_add(1, Relaxed);
+                self.acct.bytes_in.fetch_add(bytes as u64, Relaxed);
+                match wire::kind_of(&first) {
+                    None => self.accept_legacy(Payload::Single(first), bytes),
+                    Some(_) => self.acct.count_drop(DropReason::Malformed, 1),
+                }
+                continue;
+            }
             let mut parts = vec![first];
             while parts.last().is_some_and(|m| m.get_more()) {
                 let mut m = zmq::Message::new();
@@ -482,7 +543,7 @@ impl Forwarder {
             self.acct.msgs_in.fetch_add(1, Relaxed);
             self.acct.bytes_in.fetch_add(bytes as u64, Relaxed);
             match wire::kind_of(&parts[0]) {
-                None => self.accept_legacy(parts, bytes),
+                None => self.accept_legacy(Payload::Legacy(parts), bytes),
                 Some(kind) if parts.len() == 2 => {
                     let Some(body) = parts.pop() else { continue };
                     self.accept_internal(kind, body)?;
@@ -496,12 +557,16 @@ impl Forwarder {
         Ok(())
     }
 
-    fn accept_legacy(&mut self, parts: Vec<zmq::Message>, bytes: usize) {
+    fn accept_legacy(&mut self, payload: Payload, bytes: usize) {
         if let Some(d) = self.durable.as_ref() {
-            let ok = match parts.as_slice() {
-                [r] => d.offer_plain(b"", r),
-                [t, r, ..] => d.offer_plain(t, r),
-                [] => true,
+            let ok = match &payload {
+                Payload::Single(r) => d.offer_plain(b"", r),
+                Payload::Legacy(parts) => match parts.as_slice() {
+                    [r] => d.offer_plain(b"", r),
+                    [t, r, ..] => d.offer_plain(t, r),
+                    [] => true,
+                },
+                Payload::Packed { .. } => true,
             };
             if !d.zmq_out {
                 self.acct.received.fetch_add(1, SeqCst);
@@ -512,17 +577,21 @@ impl Forwarder {
             }
         }
         if let Some(p) = self.packed.as_mut() {
-            match parts.as_slice() {
-                [r] => p.add_legacy(b"", r),
-                [t, r, ..] => p.add_legacy(t, r),
-                [] => {}
+            match &payload {
+                Payload::Single(r) => p.add_legacy(b"", r),
+                Payload::Legacy(parts) => match parts.as_slice() {
+                    [r] => p.add_legacy(b"", r),
+                    [t, r, ..] => p.add_legacy(t, r),
+                    [] => {}
+                },
+                Payload::Packed { .. } => {}
             }
         }
         self.acct.received.fetch_add(1, SeqCst);
         self.acct.backlog_bytes.fetch_add(bytes as u64, Relaxed);
         self.backlog.push_back(Held {
             origin: None,
-            payload: Payload::Legacy(parts),
+            payload,
             bytes,
         });
     }
@@ -593,6 +662,7 @@ impl Forwarder {
                 dups += 1;
                 continue;
             }
+            st.hold(seq);
             fresh += 1;
             bytes += t.1 + b.1;
             held.push(Held {
@@ -608,7 +678,6 @@ impl Forwarder {
         if h.count > 0 {
             st.insert(h.first_seq, h.last_seq());
         }
-        st.held += fresh;
         if let Some(p) = self.packed.as_mut() {
             if dups == 0 && fresh > 0 {
                 p.send(&batch, fresh, &self.acct)?;
@@ -680,25 +749,15 @@ impl Forwarder {
 
     /// Sends one record's frames; Ok(false) when the backend refused the first frame.
     fn send_record(&mut self, h: &Held) -> zmq::Result<bool> {
-        let frames: Vec<&[u8]> = match &h.payload {
-            Payload::Packed { batch, topic, body } => {
-                let b = &batch[body.0..body.0 + body.1];
-                if topic.1 > 0 {
-                    vec![&batch[topic.0..topic.0 + topic.1], b]
-                } else {
-                    vec![b]
-                }
-            }
-            Payload::Legacy(parts) => parts.iter().map(|m| &m[..]).collect(),
-        };
-        let n = frames.len();
-        for (i, f) in frames.iter().enumerate() {
+        let n = h.frame_count();
+        for i in 0..n {
+            let f = h.frame(i);
             let more = i + 1 < n;
             if let Some(cap) = self.capture.as_mut() {
                 cap(Captured::Message, f, more);
             }
             let flags = zmq::DONTWAIT | if more { zmq::SNDMORE } else { 0 };
-            match self.backend.send(*f, flags) {
+            match self.backend.send(f, flags) {
                 Ok(()) => {}
                 Err(zmq::Error::EAGAIN) if i == 0 => return Ok(false),
                 Err(e) => return Err(e),
@@ -753,7 +812,7 @@ impl Forwarder {
         self.acct.backlog_bytes.fetch_sub(h.bytes as u64, Relaxed);
         if let Some((s, _)) = h.origin {
             if let Some(st) = self.streams.get_mut(&s) {
-                st.held -= 1;
+                st.release();
                 self.acks_dirty = true;
             }
         }
@@ -761,12 +820,6 @@ impl Forwarder {
 
     /// Per stream: the highest seq up to which everything was received and settled.
     fn acks(&self, all: bool) -> Vec<(Stream, u64)> {
-        let mut lowest_held: HashMap<Stream, u64> = HashMap::new();
-        for h in &self.backlog {
-            if let Some((s, seq)) = h.origin {
-                lowest_held.entry(s).or_insert(seq);
-            }
-        }
         self.streams
             .iter()
             .filter(|(_, st)| {
@@ -774,10 +827,8 @@ impl Forwarder {
             })
             .map(|(s, st)| {
                 let mut a = st.floor();
-                if st.held > 0 {
-                    if let Some(&low) = lowest_held.get(s) {
-                        a = a.min(low.saturating_sub(1));
-                    }
+                if let Some(low) = st.lowest_held() {
+                    a = a.min(low.saturating_sub(1));
                 }
                 (*s, a)
             })
@@ -892,6 +943,7 @@ impl Forwarder {
                         }
                     }
                     st.held = 0;
+                    st.held_runs.clear();
                 }
             }
         }

@@ -9,6 +9,7 @@
 //!   interface, the disk spool). The NATS JetStream sink itself (`src/jetstream.rs`,
 //!   async-nats + tokio, feature `jetstream`) is compiled into the `zmq-adaptor`
 //!   binary only, never into the cdylib.
+//! * [`security`]: CURVE keys and certificates, the ZAP handler, safe IPC paths.
 
 pub mod accounting;
 pub mod adaptor;
@@ -27,6 +28,8 @@ pub mod packed;
 pub mod proxy;
 pub mod queue;
 pub mod relay;
+/// cbindgen:ignore
+pub mod security;
 pub mod spool;
 pub mod stats;
 pub mod wire;

@@ -41,6 +41,8 @@ pub enum ProxyError {
     IpcLock(String),
     /// Any other libzmq error.
     Zmq(zmq::Error),
+    /// CURVE/ZAP setup failed, or an IPC path is unsafe (squatted, shared directory).
+    Security(String),
 }
 
 impl std::fmt::Display for ProxyError {
@@ -58,6 +60,7 @@ impl std::fmt::Display for ProxyError {
             ProxyError::IpcPermissions(m) => write!(f, "ipc socket permissions: {m}"),
             ProxyError::IpcLock(m) => f.write_str(m),
             ProxyError::Zmq(e) => write!(f, "libzmq: {e}"),
+            ProxyError::Security(m) => write!(f, "{m}"),
         }
     }
 }
@@ -107,6 +110,8 @@ pub struct ProxyConfig {
     pub max_message: usize,
     /// How long a graceful stop forwards the backlog before giving up.
     pub drain_timeout: Duration,
+    /// CURVE and ZAP for every tcp socket (None: no authentication).
+    pub security: Option<crate::security::ProxySecurity>,
     /// Where the packed stream is published (XPUB, bound), and its compression.
     pub packed: Option<(String, crate::packed::Compression)>,
     /// A durable sink (JetStream) offered every received record. With `publish` =
@@ -132,6 +137,7 @@ impl Default for ProxyConfig {
             backlog_bytes: 256 << 20,
             max_message: 16 << 20,
             drain_timeout: Duration::from_secs(5),
+            security: None,
             packed: None,
             durable: None,
         }
@@ -191,6 +197,8 @@ pub struct Proxy {
     _locks: Vec<IpcLock>,
     /// Graceful stop bound.
     drain_timeout: Duration,
+    /// ZAP handler of this context; stopped after the guarded sockets are closed.
+    zap: Option<crate::security::ZapHandler>,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
@@ -208,6 +216,14 @@ pub fn ipc_path(endpoint: &str) -> Option<&str> {
 /// file (nobody listening) is fine — libzmq replaces it.
 fn check_ipc_free(endpoint: &str) -> Result<(), ProxyError> {
     if let Some(path) = ipc_path(endpoint) {
+        // Abstract-namespace sockets (`@name`) have no file to squat.
+        if !path.starts_with('@') {
+            crate::security::check_ipc_path(
+                std::path::Path::new(path),
+                crate::security::effective_uid(),
+            )
+            .map_err(|e| ProxyError::Security(e.to_string()))?;
+        }
         if std::path::Path::new(path).exists()
             && std::os::unix::net::UnixStream::connect(path).is_ok()
         {
@@ -264,6 +280,32 @@ fn bind(
         .unwrap_or_else(|| endpoint.to_string()))
 }
 
+/// Starts the ZAP handler in `ctx` (before any socket binds) when security is on.
+fn start_zap(
+    ctx: &zmq::Context,
+    cfg: &ProxyConfig,
+) -> Result<Option<crate::security::ZapHandler>, ProxyError> {
+    cfg.security
+        .as_ref()
+        .map(|s| s.guard.start(ctx))
+        .transpose()
+        .map_err(|e| ProxyError::Security(e.to_string()))
+}
+
+/// Makes `sock` a CURVE server / ZAP-guarded for a tcp `endpoint` when security is on.
+fn secure(
+    sock: &mut zmq::Socket,
+    endpoint: &str,
+    cfg: &ProxyConfig,
+    domain: &str,
+) -> Result<(), ProxyError> {
+    if let Some(s) = &cfg.security {
+        s.apply(sock, endpoint, domain)
+            .map_err(|e| ProxyError::Security(format!("{endpoint}: {e}")))?;
+    }
+    Ok(())
+}
+
 /// Starts socket-event watchers on both sides when an event sink is given.
 fn watch_both(
     ctx: &zmq::Context,
@@ -308,6 +350,8 @@ struct Sides {
     locks: Vec<IpcLock>,
     /// Graceful stop bound.
     drain_timeout: Duration,
+    /// The ZAP handler guarding this proxy's tcp sockets (security on).
+    zap: Option<crate::security::ZapHandler>,
     /// The packed stream's socket and compression.
     packed: Option<(zmq::Socket, crate::packed::Compression)>,
     /// The durable sink's side of the forwarder.
@@ -324,15 +368,22 @@ impl Proxy {
         capture: Option<CaptureFn>,
     ) -> Result<Proxy, ProxyError> {
         let ctx = zmq::Context::new();
-        let frontend = ctx.socket(zmq::XSUB)?;
-        let backend = ctx.socket(zmq::XPUB)?;
+        let zap = start_zap(&ctx, cfg)?;
+        let mut frontend = ctx.socket(zmq::XSUB)?;
+        let mut backend = ctx.socket(zmq::XPUB)?;
+        secure(&mut frontend, &cfg.listen, cfg, "listen")?;
+        secure(&mut backend, &cfg.publish, cfg, "publish")?;
         for s in [&frontend, &backend] {
             s.set_linger(cfg.linger.as_millis() as i32)?;
         }
         frontend.set_rcvhwm(cfg.listen_hwm)?;
         frontend.set_maxmsgsize(cfg.max_message.min(i64::MAX as usize) as i64)?;
         backend.set_sndhwm(cfg.publish_hwm)?;
-        let acct = Arc::new(Accounting::default());
+        let mut acct = Accounting::default();
+        if let Some(s) = &cfg.security {
+            acct.auth_failures = s.guard.auth_failures();
+        }
+        let acct = Arc::new(acct);
         let connections = acct.consumers.clone();
         let monitors = watch_both(
             &ctx,
@@ -359,7 +410,8 @@ impl Proxy {
             .map(|d| crate::durable::DurableOut::new(d, zmq_out));
         let packed = match &cfg.packed {
             Some((ep, c)) => {
-                let s = ctx.socket(zmq::XPUB)?;
+                let mut s = ctx.socket(zmq::XPUB)?;
+                secure(&mut s, ep, cfg, "publish-packed")?;
                 s.set_linger(cfg.linger.as_millis() as i32)?;
                 s.set_sndhwm(cfg.publish_hwm)?;
                 let bound = bind(&s, ep, &mut locks)?;
@@ -386,6 +438,7 @@ impl Proxy {
                 bound: (f, b),
                 locks,
                 drain_timeout: cfg.drain_timeout,
+                zap,
                 packed,
                 durable,
             },
@@ -403,8 +456,13 @@ impl Proxy {
         capture: Option<CaptureFn>,
     ) -> Result<Proxy, ProxyError> {
         let ctx = zmq::Context::new();
-        let frontend = ctx.socket(zmq::SUB)?;
-        let backend = ctx.socket(zmq::PUSH)?;
+        let zap = start_zap(&ctx, cfg)?;
+        let mut frontend = ctx.socket(zmq::SUB)?;
+        let mut backend = ctx.socket(zmq::PUSH)?;
+        // The listening side is a CURVE server whether it binds or connects: the
+        // tracking service's publisher authenticates with its own key pair.
+        secure(&mut frontend, listen, cfg, "reverse-listen")?;
+        secure(&mut backend, push, cfg, "reverse-push")?;
         for s in [&frontend, &backend] {
             s.set_linger(cfg.linger.as_millis() as i32)?;
         }
@@ -444,6 +502,7 @@ impl Proxy {
                 bound: (f, b),
                 locks,
                 drain_timeout: Duration::ZERO,
+                zap,
                 packed: None,
                 durable: None,
             },
@@ -470,6 +529,7 @@ impl Proxy {
             locks,
             acct,
             drain_timeout,
+            zap,
             packed,
             durable,
         } = sides;
@@ -516,6 +576,7 @@ impl Proxy {
             bound,
             _locks: locks,
             drain_timeout,
+            zap,
         })
     }
 
@@ -608,6 +669,8 @@ impl Proxy {
         for m in self.monitors.drain(..) {
             m.stop();
         }
+        // The guarded sockets are closed: the ZAP handler can go.
+        drop(self.zap.take());
         // All sockets are closed now; terminating the context cannot hang.
         let _ = &self.ctx;
     }

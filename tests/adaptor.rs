@@ -100,10 +100,13 @@ fn with_no_consumer_records_wait_and_late_consumers_get_them() {
 const PY: &str = "/usr/bin/python3";
 
 #[test]
-fn slow_consumer_does_not_stop_a_fast_one() {
+fn a_lagging_consumer_delays_the_stream_and_loses_nothing() {
     let dir = tempdir();
     let listen = ipc(dir.path(), "listen");
     let publish = free_tcp();
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let maddr = l.local_addr().unwrap().to_string();
+    drop(l);
     let mut a = start_adaptor(&[
         "-b",
         &listen,
@@ -112,49 +115,66 @@ fn slow_consumer_does_not_stop_a_fast_one() {
         "--stats-interval",
         "0",
         "--publish-hwm",
-        "5000",
+        "1000",
+        "--metrics",
+        &maddr,
     ]);
-    // A consumer that subscribes and then never reads (a small receive queue).
-    let slow_src = "import zmq,sys,time\n\
+    // Two consumers counting what they get: one reads at once, the other only after
+    // a 2 s pause (its queue, then the kernel's buffers, fill up meanwhile).
+    let src = "import zmq,sys,time\n\
         c=zmq.Context(); s=c.socket(zmq.SUB); s.setsockopt(zmq.RCVHWM,100)\n\
-        s.setsockopt(zmq.SUBSCRIBE,b''); s.connect(sys.argv[1]); s.poll(300); time.sleep(30)\n";
-    let _slow = Proc(
-        Command::new(PY)
-            .args(["-c", slow_src, &publish])
-            .spawn()
-            .unwrap(),
-    );
-    // A consumer that reads everything and prints how many records it got.
-    let fast_src = "import zmq,sys,time\n\
-        c=zmq.Context(); s=c.socket(zmq.SUB); s.setsockopt(zmq.RCVHWM,0)\n\
-        s.setsockopt(zmq.SUBSCRIBE,b'f-'); s.connect(sys.argv[1]); n=0; t=time.time()\n\
+        s.setsockopt(zmq.SUBSCRIBE,b''); s.connect(sys.argv[1]); s.poll(300)\n\
+        time.sleep(float(sys.argv[2])); n=0; t=time.time()\n\
         while time.time()-t<4:\n\
         \x20if s.poll(100):\n\
         \x20 s.recv(); n+=1; t=time.time()\n\
         print(n)\n";
-    let fast = Command::new(PY)
-        .args(["-c", fast_src, &publish])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let consumers: Vec<_> = ["0", "2"]
+        .iter()
+        .map(|pause| {
+            Command::new(PY)
+                .args(["-c", src, &publish, pause])
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
     std::thread::sleep(Duration::from_millis(1000));
-    // Paced so the fast consumer keeps up while the slow one's queue overflows.
+    // 10,000 records of 4 KiB: far more than the socket buffers hold.
     let out = loggen(&[
         "-e",
         &listen,
         "-n",
-        "50000",
-        "--rate",
-        "25000",
+        "10000",
+        "--size",
+        "4096",
+        "--queue-records",
+        "40000",
         "--prefix",
         "f",
         "--flush-ms",
-        "20000",
+        "30000",
     ]);
-    assert!(out.contains("sent=50000"), "{out}");
-    let res = fast.wait_with_output().unwrap();
-    let n: usize = String::from_utf8_lossy(&res.stdout).trim().parse().unwrap();
-    assert_eq!(n, 50_000, "the fast consumer gets everything");
+    assert!(out.contains("delivered=10000"), "{out}");
+    for c in consumers {
+        let res = c.wait_with_output().unwrap();
+        let n: usize = String::from_utf8_lossy(&res.stdout).trim().parse().unwrap();
+        assert_eq!(n, 10_000, "each consumer gets everything");
+    }
+    let mut s = std::net::TcpStream::connect(&maddr).unwrap();
+    std::io::Write::write_all(&mut s, b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut m = String::new();
+    s.read_to_string(&mut m).unwrap();
+    let stall: f64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("zmq_adaptor_publish_stall_seconds_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{m}"));
+    assert!(
+        stall > 0.5,
+        "the wait for the lagging consumer is visible: {stall}"
+    );
+    assert!(m.contains("zmq_adaptor_consumer_drops_total 0"), "{m}");
     a.proc.term(Duration::from_secs(5));
 }
 

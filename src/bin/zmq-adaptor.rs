@@ -6,17 +6,23 @@
 #[allow(dead_code)]
 mod jetstream;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use std::net::ToSocketAddrs;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 use zmq_adaptor::adaptor::{self, Control, Options, ReverseOptions};
 use zmq_adaptor::proxy::{self, ProxyConfig};
+use zmq_adaptor::security::{self, CurvePolicy, Guard, ProxySecurity, ZapPolicy};
 
 /// Forwards usage records from nginx workers (XSUB) to subscribers (XPUB).
 #[derive(Parser, Debug)]
 #[command(name = "zmq-adaptor", version, about, long_about = None)]
+#[command(args_conflicts_with_subcommands = true)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Endpoint where nginx workers' publishers connect (XSUB, bound).
     #[arg(short = 'b', long = "bind", value_name = "ENDPOINT", default_value = proxy::DEFAULT_LISTEN, value_parser = parse_bind_endpoint)]
     listen: String,
@@ -40,7 +46,8 @@ struct Cli {
     #[arg(short = 'r', long = "reverse-test")]
     reverse_test: bool,
     /// Mode of IPC socket files the adaptor binds, in octal permission bits 0..0777
-    /// (e.g. 0660); setuid, setgid and sticky bits are refused.
+    /// (default 0660: owner and --ipc-group; 0666 lets every local user inject
+    /// records); setuid, setgid and sticky bits are refused.
     #[arg(long, value_name = "OCTAL", value_parser = parse_mode)]
     ipc_mode: Option<u32>,
     /// Group of IPC socket files the adaptor binds (name or number).
@@ -83,6 +90,25 @@ struct Cli {
     /// Largest message a publisher may send; workers pack batches below it.
     #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
     max_message_bytes: usize,
+    /// This adaptor's secret certificate (NAME.key_secret, mode 0600): every tcp
+    /// socket it binds becomes a CURVE server.
+    #[arg(long, value_name = "FILE")]
+    curve_secret: Option<PathBuf>,
+    /// Admit only CURVE clients whose public key has a NAME.key certificate in DIR
+    /// (re-read on SIGHUP).
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "curve_secret",
+        conflicts_with = "curve_allow_any"
+    )]
+    curve_clients: Option<PathBuf>,
+    /// Admit any CURVE client key (encryption without client authentication).
+    #[arg(long, requires = "curve_secret")]
+    curve_allow_any: bool,
+    /// Admit tcp peers only from this address or CIDR (repeatable; IPv4 and IPv6).
+    #[arg(long = "allow", value_name = "CIDR", value_parser = parse_allow)]
+    allow: Vec<ipnet::IpNet>,
     #[cfg(feature = "jetstream")]
     #[command(flatten)]
     jetstream: jetstream::JetStreamArgs,
@@ -95,6 +121,75 @@ fn parse_publish_endpoint(s: &str) -> Result<String, String> {
     } else {
         parse_bind_endpoint(s)
     }
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Writes a new CURVE certificate pair DIR/NAME.key (public, 0644) and
+    /// DIR/NAME.key_secret (0600), creating DIR; never overwrites.
+    Keygen {
+        /// DIR/NAME of the pair.
+        #[arg(value_name = "DIR/NAME")]
+        path: PathBuf,
+    },
+}
+
+fn parse_allow(s: &str) -> Result<ipnet::IpNet, String> {
+    security::parse_cidr(s).map_err(|e| e.to_string())
+}
+
+fn keygen(path: &std::path::Path) -> ExitCode {
+    match security::keygen(path) {
+        Ok(g) => {
+            println!("public key: {}", g.keys.public);
+            println!(
+                "public certificate: {} (give this to peers)",
+                g.public_file.display()
+            );
+            println!(
+                "secret certificate: {} (mode 0600, keep private)",
+                g.secret_file.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("zmq-adaptor: keygen: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The security settings from the flags; `Err` is the message to exit with.
+fn security_from(cli: &Cli) -> Result<Option<ProxySecurity>, String> {
+    let curve = match &cli.curve_secret {
+        Some(f) => Some(security::load_secret(f).map_err(|e| format!("--curve-secret: {e}"))?),
+        None => None,
+    };
+    let policy = match (&curve, &cli.curve_clients, cli.curve_allow_any) {
+        (None, _, _) => CurvePolicy::Off,
+        (Some(_), Some(dir), _) => CurvePolicy::Clients(dir.clone()),
+        (Some(_), None, true) => CurvePolicy::AllowAny,
+        (Some(_), None, false) => {
+            return Err(
+                "--curve-secret needs --curve-clients DIR (the consumers' and workers' \
+                        NAME.key certificates), or --curve-allow-any to admit any client key"
+                    .into(),
+            )
+        }
+    };
+    if curve.is_none() && cli.allow.is_empty() {
+        return Ok(None);
+    }
+    let log: security::LogSink = Arc::new(|m: &str| eprintln!("zmq-adaptor: {m}"));
+    let guard = Guard::new(
+        ZapPolicy {
+            curve: policy,
+            allow: cli.allow.clone(),
+        },
+        log,
+    )
+    .map_err(|e| format!("--curve-clients: {e}"))?;
+    Ok(Some(ProxySecurity { curve, guard }))
 }
 
 fn parse_compression(s: &str) -> Result<zmq_adaptor::packed::Compression, String> {
@@ -175,6 +270,20 @@ fn parse_bind_endpoint(s: &str) -> Result<String, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Keygen { path }) = &cli.command {
+        return keygen(path);
+    }
+    let security = match security_from(&cli) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("zmq-adaptor: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let ipc_mode = cli.ipc_mode.unwrap_or(security::DEFAULT_IPC_MODE);
+    if let Some(w) = cli.ipc_mode.and_then(security::world_writable_warning) {
+        eprintln!("zmq-adaptor: warning: {w}");
+    }
     let ipc_group = match cli.ipc_group.as_deref().map(|g| (g, adaptor::group_id(g))) {
         Some((g, None)) => {
             eprintln!("zmq-adaptor: unknown group '{g}'");
@@ -231,8 +340,9 @@ fn main() -> ExitCode {
             publish: cli.publish,
             listen_hwm: cli.listen_hwm,
             publish_hwm: cli.publish_hwm,
-            ipc_mode: cli.ipc_mode,
+            ipc_mode: Some(ipc_mode),
             ipc_group,
+            security,
             drain_timeout: drain,
             backlog_records: cli.backlog_records.max(1),
             backlog_bytes: cli.backlog_bytes.max(1),

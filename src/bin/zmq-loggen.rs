@@ -5,7 +5,7 @@
 use clap::Parser;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use zmq_adaptor::Config;
+use zmq_adaptor::{security, Config};
 
 /// Logs COUNT records "<prefix>-NNNNNNN" (optionally with a topic) via the library.
 #[derive(Parser, Debug)]
@@ -41,12 +41,34 @@ struct Cli {
     /// Flush (wait up to this many ms) before printing the counters.
     #[arg(long)]
     flush_ms: Option<u64>,
+    /// The adaptor's public certificate (NAME.key): connect as a CURVE client.
+    #[arg(long, value_name = "FILE", requires = "curve_secret")]
+    curve_server: Option<std::path::PathBuf>,
+    /// This worker's secret certificate (NAME.key_secret, mode 0600).
+    #[arg(long, value_name = "FILE", requires = "curve_server")]
+    curve_secret: Option<std::path::PathBuf>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let d = Config::default();
+    let curve = match (&cli.curve_server, &cli.curve_secret) {
+        (Some(server), Some(secret)) => {
+            let keys = security::load_public(server).and_then(|server| {
+                security::load_secret(secret).map(|keys| security::ClientKeys { server, keys })
+            });
+            match keys {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    eprintln!("zmq-loggen: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        _ => None,
+    };
     let cfg = Config {
+        curve,
         endpoint: cli.endpoint.clone(),
         queue_records: cli.queue_records.unwrap_or(d.queue_records),
         send_hwm: cli.send_hwm.unwrap_or(d.send_hwm),

@@ -36,6 +36,17 @@ pub struct zmq_adaptor_config {
     /// Longest wait at process exit to deliver queued records, in ms (default 2000,
     /// at most 600000).
     pub linger_ms: u32,
+    /// Public key of the adaptor (its `NAME.key` certificate), 40 Z85 characters,
+    /// NUL-terminated: the publisher becomes a CURVE client. NULL (default): no
+    /// encryption. Borrowed: copied during the call. The three `curve_*` keys are
+    /// given together or not at all; otherwise `ZMQ_ADAPTOR_ERR_BAD_KEY`.
+    pub curve_server_key: *const c_char,
+    /// This worker's CURVE public key (Z85, 40 characters); its certificate must be
+    /// in the adaptor's `--curve-clients` directory. NULL: no encryption.
+    pub curve_public_key: *const c_char,
+    /// This worker's CURVE secret key (Z85, 40 characters). Never logged or echoed in
+    /// errors. NULL: no encryption.
+    pub curve_secret_key: *const c_char,
 }
 
 /// Fills `cfg` with the defaults (endpoint NULL = default endpoint).
@@ -57,6 +68,9 @@ pub extern "C" fn zmq_adaptor_config_init(cfg: *mut zmq_adaptor_config) -> c_int
             batch_interval_us: d.batch_interval.as_micros() as u32,
             batch_records: d.batch_records as u32,
             linger_ms: d.linger.as_millis() as u32,
+            curve_server_key: std::ptr::null(),
+            curve_public_key: std::ptr::null(),
+            curve_secret_key: std::ptr::null(),
         };
         // SAFETY: non-null, caller guarantees it points to writable storage.
         unsafe { cfg.write(v) };
@@ -66,6 +80,59 @@ pub extern "C" fn zmq_adaptor_config_init(cfg: *mut zmq_adaptor_config) -> c_int
 
 /// The `Config` a C struct describes (zero fields: defaults), every value checked
 /// before any conversion could clamp it.
+/// The three `curve_*` keys: all NULL (no CURVE) or all valid and matching. The
+/// message names the key and what is wrong, never its value.
+fn curve_from_c(
+    c: &zmq_adaptor_config,
+) -> Result<Option<crate::security::ClientKeys>, ConfigError> {
+    let bad = |field: &'static str, message: String| ConfigError {
+        code: R::ZMQ_ADAPTOR_ERR_BAD_KEY,
+        field,
+        message,
+    };
+    let keys = [
+        ("curve_server_key", c.curve_server_key),
+        ("curve_public_key", c.curve_public_key),
+        ("curve_secret_key", c.curve_secret_key),
+    ];
+    if keys.iter().all(|(_, k)| k.is_null()) {
+        return Ok(None);
+    }
+    let mut text = Vec::with_capacity(3);
+    for (field, k) in keys {
+        if k.is_null() {
+            return Err(bad(
+                field,
+                format!("{field} is missing: give curve_server_key, curve_public_key and curve_secret_key together"),
+            ));
+        }
+        // SAFETY: non-null and NUL-terminated per the export's contract.
+        let raw = unsafe { std::ffi::CStr::from_ptr(k) };
+        text.push(
+            raw.to_str()
+                .map_err(|_| bad(field, format!("{field} is not valid UTF-8")))?,
+        );
+    }
+    crate::security::ClientKeys::from_z85(text[0], text[1], text[2])
+        .map(Some)
+        .map_err(|e| {
+            let field = match &e {
+                crate::security::SecurityError::BadKey { what, .. }
+                    if what == "curve_server_key" =>
+                {
+                    "curve_server_key"
+                }
+                crate::security::SecurityError::BadKey { what, .. }
+                    if what == "curve_public_key" =>
+                {
+                    "curve_public_key"
+                }
+                _ => "curve_secret_key",
+            };
+            bad(field, e.to_string())
+        })
+}
+
 fn config_from_c(c: &zmq_adaptor_config) -> Result<Config, ConfigError> {
     let d = Config::default();
     let endpoint = if c.endpoint.is_null() {
@@ -100,9 +167,11 @@ fn config_from_c(c: &zmq_adaptor_config) -> Result<Config, ConfigError> {
             check_field(field, v)?;
         }
     }
+    let curve = curve_from_c(c)?;
     // In range now, so every conversion below is exact.
     let pick = |v: usize, dflt: usize| if v == 0 { dflt } else { v };
     let cfg = Config {
+        curve,
         endpoint,
         queue_records: pick(c.queue_records, d.queue_records),
         queue_bytes: pick(c.queue_bytes, d.queue_bytes),
@@ -150,7 +219,8 @@ pub extern "C" fn zmq_adaptor_configure(cfg: *const zmq_adaptor_config) -> c_int
 /// Checks `cfg` as `zmq_adaptor_configure` would, without storing it, and writes a
 /// one-line reason naming the first bad field and its bounds into `msg` (for example
 /// `queue_records must be 1..1048576 (got 67108864)`; an empty string when `cfg` is
-/// valid). Returns 0, `ZMQ_ADAPTOR_ERR_BAD_CONFIG` or `ZMQ_ADAPTOR_ERR_BAD_ENDPOINT`.
+/// valid). Returns 0, `ZMQ_ADAPTOR_ERR_BAD_CONFIG`, `ZMQ_ADAPTOR_ERR_BAD_ENDPOINT` or
+/// `ZMQ_ADAPTOR_ERR_BAD_KEY` (the text names the key, never its value).
 ///
 /// `cfg` is borrowed; NULL gives `ZMQ_ADAPTOR_ERR_NULL`. `msg` may be NULL (no text);
 /// otherwise it is caller-owned storage of `msg_len` bytes, always NUL-terminated

@@ -6,17 +6,12 @@
 //! nginx exports its symbols to dynamic modules; `ngx_cycle->log` stays valid until
 //! the worker's last `exit()` (nginx switches it to a static exit log first), which
 //! is when the library's `atexit` accounting line is written.
-
 use std::ffi::CStr;
 use std::os::raw::{c_char, c_int, c_void};
 
 /// `void ngx_log_error_core(ngx_uint_t level, ngx_log_t *log, ngx_err_t err, const char *fmt, ...)`.
 type NgxLogErrorCore = unsafe extern "C" fn(usize, *mut c_void, c_int, *const c_char, ...);
-/// `int zmq_adaptor_set_log_callback(zmq_adaptor_log_fn cb, void *user)`.
-pub type SetLogCallbackFn = unsafe extern "C" fn(
-    Option<extern "C" fn(c_int, *const c_char, usize, *mut c_void)>,
-    *mut c_void,
-) -> c_int;
+use super::SetLogCallbackFn;
 
 /// The two nginx symbols, resolved once.
 struct Ngx {

@@ -14,6 +14,7 @@ local native_publish = native.publish
 
 local _M = {
     _VERSION = native.version,
+    _ABI = native.abi,
     _LIBRARY = native.library,
     configure = native.configure,
     stats = native.stats,
@@ -28,15 +29,14 @@ end
 
 local EMPTY_RECORD = reason(2)
 
--- Prototypes of the core library (include/zmq_adaptor.h). Each is declared on its
--- own so that an identical or compatible declaration made earlier by other code in
--- the same LuaJIT state (another binding of the same library) is not an error.
-local CDEFS = {
-    "int zmq_adaptor_log(const uint8_t *data, size_t len);",
-    "int zmq_adaptor_publish(const uint8_t *topic, size_t topic_len,"
-        .. " const uint8_t *data, size_t len);",
-    "const char *zmq_adaptor_strerror(int code);",
-}
+-- Prototypes of the core library, copied from include/zmq_adaptor.h at build time
+-- (build.rs), one per line. Each is declared on its own so that an identical or
+-- compatible declaration made earlier by other code in the same LuaJIT state
+-- (another binding of the same library) is not an error.
+local CDEFS = {}
+for line in native.cdefs:gmatch("[^\n]+") do
+    CDEFS[#CDEFS + 1] = line
+end
 
 local function load_ffi()
     local ok, ffi = pcall(require, "ffi")
@@ -70,6 +70,21 @@ end
 local C, ffi_err = load_ffi()
 _M._FFI = C ~= nil
 _M._FFI_ERROR = ffi_err
+
+-- JSON helpers of this module (Rust, the same rules as encode()), for
+-- resty.zmq_logger.usage: function pointers callable through FFI.
+--   _json_string(dst, src, len) -> bytes written; dst needs room for 6 * len + 2
+--   _json_number(dst, n) -> bytes written; dst needs room for _JSON_NUMBER_MAX
+--   _C: the FFI namespace of libzmq_adaptor.so (zmq_adaptor_log/publish), for
+--   callers that pass a pointer and a length instead of a Lua string.
+if C then
+    local ffi = require "ffi"
+    _M._C = C
+    _M._json_string = ffi.cast("size_t (*)(uint8_t *, const uint8_t *, size_t)",
+                               native.json_string_fn)
+    _M._json_number = ffi.cast("size_t (*)(uint8_t *, double)", native.json_number_fn)
+    _M._JSON_NUMBER_MAX = native.json_number_max
+end
 
 if C then
     -- Queues one record. A string is sent as is; a table is sent as JSON.
