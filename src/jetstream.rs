@@ -17,7 +17,7 @@
 //! * Order: records leave in the order they were offered, except that a record
 //!   whose publish failed is retried after those offered before the failure.
 
-use async_nats::jetstream::context::PublishError;
+use async_nats::jetstream::context::{PublishError, PublishErrorKind};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::publish::PublishAck;
 use async_nats::jetstream::{self, stream};
@@ -933,6 +933,10 @@ impl Worker {
             Err(e) => {
                 stats.retries.fetch_add(1, Ordering::Relaxed);
                 self.log_error(format!("publish failed, retrying: {e}"));
+                if e.kind() == PublishErrorKind::StreamNotFound {
+                    // Deleted under us: make (or check) it again before publishing.
+                    self.stream_ready = false;
+                }
                 if !self.failed {
                     self.failed = true;
                     self.retry_at = Instant::now() + self.backoff;

@@ -822,3 +822,37 @@ fn adaptor_start_errors_exit_2_with_a_clear_line() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("credentials: /nonexistent/gw.creds"), "{err}");
 }
+
+#[test]
+fn stream_deleted_while_running_is_made_again() {
+    let d = tempdir();
+    let nats = Nats::start(&d.path().join("nats"));
+    let sink = JetStreamSink::start(opts(&nats.url(), "usage")).unwrap();
+    let stats = sink.stats();
+    let ids = LocalIds::with("node-g".into(), 3, 7);
+    assert_eq!(
+        offer_all(&sink, (0..1000).map(|i| record(&ids, i, false)).collect()),
+        0
+    );
+    wait_for("first acks", Duration::from_secs(10), || {
+        stats.acked.load(Ordering::Relaxed) == 1000
+    });
+    rt().block_on(async {
+        let c = async_nats::connect(nats.url()).await.unwrap();
+        async_nats::jetstream::new(c)
+            .delete_stream("USAGE")
+            .await
+            .unwrap();
+    });
+    let recs: Vec<_> = (0..1000).map(|i| record(&ids, i, false)).collect();
+    let expect: Vec<String> = recs.iter().map(|r| r.id.to_string()).collect();
+    assert_eq!(offer_all(&sink, recs), 0);
+    wait_for(
+        "acks after the stream came back",
+        Duration::from_secs(20),
+        || stats.acked.load(Ordering::Relaxed) == 2000,
+    );
+    assert!(stats.retries.load(Ordering::Relaxed) > 0);
+    drop(sink);
+    assert_exactly_once(&nats.url(), "USAGE", &expect);
+}
