@@ -32,6 +32,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -308,8 +309,15 @@ impl Spool {
     /// validates every segment (cutting off torn tails), and starts a new segment
     /// for writes. Fails only on I/O errors or when another process holds the lock.
     pub fn open(opts: SpoolOptions) -> io::Result<(Spool, Recovered)> {
-        fs::create_dir_all(&opts.dir)?;
+        if !opts.dir.exists() {
+            // Records are usage data: the spool is private to the adaptor's user.
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&opts.dir)?;
+        }
         let lock = OpenOptions::new()
+            .mode(0o600)
             .create(true)
             .truncate(false)
             .write(true)
@@ -404,6 +412,7 @@ impl Spool {
         }
         let active = OpenOptions::new()
             .create(true)
+            .mode(0o600)
             .append(true)
             .open(seg_path(&opts.dir, next_id))?;
         segs.push_back(Segment {
@@ -491,6 +500,7 @@ impl Spool {
         let id = self.segs.back().map(|s| s.id + 1).unwrap_or(0);
         self.active = OpenOptions::new()
             .create(true)
+            .mode(0o600)
             .append(true)
             .open(seg_path(&self.opts.dir, id))?;
         self.segs.push_back(Segment { id, len: 0 });
@@ -598,6 +608,7 @@ impl Spool {
                 let id = old + 1;
                 self.active = OpenOptions::new()
                     .create(true)
+                    .mode(0o600)
                     .append(true)
                     .open(seg_path(&self.opts.dir, id))?;
                 self.segs.push_back(Segment { id, len: 0 });
@@ -651,7 +662,12 @@ impl Spool {
 
     fn write_cursor(&mut self) -> io::Result<()> {
         let tmp = self.opts.dir.join("cursor.tmp");
-        let mut f = File::create(&tmp)?;
+        let mut f = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
         writeln!(f, "{} {}", self.cursor.seg, self.cursor.off)?;
         if self.opts.fsync != FsyncPolicy::Never {
             f.sync_data()?;
@@ -873,6 +889,21 @@ mod tests {
         assert!(s.bytes() <= 2000);
         assert_eq!(drain(&mut s, true).len(), ok);
         s.append(&rec(1000)).unwrap();
+    }
+
+    #[test]
+    fn spool_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("spool");
+        let (mut s, _) = Spool::open(opts(&dir, 1 << 20)).unwrap();
+        s.append(&rec(1)).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        for e in fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            assert_eq!(mode(&p), 0o600, "{}", p.display());
+        }
     }
 
     #[test]

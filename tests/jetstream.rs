@@ -821,6 +821,18 @@ fn adaptor_start_errors_exit_2_with_a_clear_line() {
     ]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("credentials: /nonexistent/gw.creds"), "{err}");
+    let bad = d.path().join("gw.creds");
+    std::fs::write(&bad, "not a credentials file\n").unwrap();
+    let (code, err) = run(&[
+        "--jetstream",
+        "nats://127.0.0.1:4222",
+        "--jetstream-subject",
+        "u",
+        "--jetstream-creds",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("cannot parse user JWT"), "{err}");
 }
 
 #[test]
