@@ -362,15 +362,16 @@ fn stream_messages(url: &str, stream: &str) -> u64 {
 }
 
 /// zmq-loggen → zmq-adaptor, side by side: ZeroMQ consumer only, JetStream only
-/// (`-p none`), both.
+/// (`-p none`; and write-ahead through the spool), both.
 fn pipeline(srv: &Server, dir: &Path, n: u64, size: usize) -> Vec<Pipe> {
     let adaptor = env!("CARGO_BIN_EXE_zmq-adaptor");
     let loggen = env!("CARGO_BIN_EXE_zmq-loggen");
     let mut out = Vec::new();
-    for (i, (name, zmq_out, js)) in [
-        ("ZeroMQ consumer only", true, false),
-        ("JetStream only (-p none)", false, true),
-        ("ZeroMQ consumer + JetStream", true, true),
+    for (i, (name, zmq_out, js, wal)) in [
+        ("ZeroMQ consumer only", true, false, false),
+        ("JetStream only (-p none)", false, true, false),
+        ("JetStream only, --spool --spool-all", false, true, true),
+        ("ZeroMQ consumer + JetStream", true, true, false),
     ]
     .into_iter()
     .enumerate()
@@ -383,6 +384,10 @@ fn pipeline(srv: &Server, dir: &Path, n: u64, size: usize) -> Vec<Pipe> {
             .args(["-p", if zmq_out { &publish } else { "none" }]);
         if js {
             cmd.args(["--jetstream", &srv.url(), "--jetstream-subject", &subject]);
+        }
+        let spool = dir.join(format!("pipe-spool{i}"));
+        if wal {
+            cmd.args(["--spool", spool.to_str().unwrap(), "--spool-all"]);
         }
         let mut a = cmd
             .stdout(Stdio::null())

@@ -57,6 +57,10 @@ pub struct JetStreamOptions {
     pub duplicate_window: Duration,
     /// The disk spool; without one, a bounded in-memory backlog is used (lost on exit).
     pub spool: Option<SpoolOptions>,
+    /// Write every record to the spool first (write-ahead) and publish from there:
+    /// a crash or kill -9 of the adaptor loses no record it took, at one `write` per
+    /// record. Only with a spool.
+    pub spool_all: bool,
     /// Bound of the in-memory backlog used without a spool.
     pub memory_backlog_bytes: u64,
     /// Publish acknowledgements pending at most.
@@ -80,6 +84,7 @@ impl JetStreamOptions {
             create_stream: true,
             duplicate_window: Duration::from_secs(120),
             spool: None,
+            spool_all: false,
             memory_backlog_bytes: 64 << 20,
             max_in_flight: 1024,
             queue_records: 8192,
@@ -134,6 +139,11 @@ pub struct JetStreamArgs {
         requires = "spool"
     )]
     pub spool_fsync: FsyncPolicy,
+    /// Write every record to the spool before publishing it (write-ahead), not only
+    /// when JetStream is unreachable or slow: a crash or kill -9 of the adaptor then
+    /// loses no record it took (about 1.5 µs more per record).
+    #[arg(long, requires = "spool")]
+    pub spool_all: bool,
 }
 
 impl JetStreamArgs {
@@ -147,6 +157,7 @@ impl JetStreamArgs {
         if let Some(max) = self.spool_max_bytes {
             o.memory_backlog_bytes = max;
         }
+        o.spool_all = self.spool_all;
         o.spool = self.spool.as_ref().map(|d| {
             let mut so = SpoolOptions::new(d);
             if let Some(max) = self.spool_max_bytes {
@@ -359,6 +370,8 @@ struct Shared {
     closed: AtomicBool,
     wake: Notify,
     disk: bool,
+    /// Write-ahead: every record goes through the spool.
+    spool_all: bool,
 }
 
 impl Shared {
@@ -587,6 +600,7 @@ impl JetStreamSink {
             stats,
             spilling: AtomicBool::new(pending),
             disk: matches!(backlog, Backlog::Disk(_)),
+            spool_all: opts.spool_all && matches!(backlog, Backlog::Disk(_)),
             backlog: Mutex::new(backlog),
             connected: AtomicBool::new(false),
             closed: AtomicBool::new(false),
@@ -712,7 +726,10 @@ impl DurableSink for JetStreamSink {
             });
         }
         let mut rec = rec;
-        if !sh.spilling.load(Ordering::Acquire) && sh.connected.load(Ordering::Acquire) {
+        if !sh.spool_all
+            && !sh.spilling.load(Ordering::Acquire)
+            && sh.connected.load(Ordering::Acquire)
+        {
             match self.tx.try_send(rec) {
                 Ok(()) => return Ok(()),
                 Err(mpsc::error::TrySendError::Full(r)) => rec = r,
@@ -861,7 +878,7 @@ impl Worker {
                             Ok(Some((r, pos))) => Some((r, Some(pos))),
                             Ok(None) => {
                                 // Caught up: new records may take the fast path again.
-                                if self.rx.is_empty() {
+                                if self.rx.is_empty() && !self.shared.spool_all {
                                     self.shared.spilling.store(false, Ordering::Release);
                                 }
                                 None
@@ -1088,6 +1105,7 @@ mod tests {
             "512M",
             "--spool-fsync",
             "always",
+            "--spool-all",
         ])
         .unwrap()
         .unwrap();
@@ -1099,6 +1117,7 @@ mod tests {
         assert!(!o.create_stream);
         let so = o.spool.unwrap();
         assert_eq!((so.max_bytes, so.fsync), (512 << 20, FsyncPolicy::Always));
+        assert!(o.spool_all);
         assert!(
             parse(&["--jetstream", "nats://h"]).is_err(),
             "subject required"

@@ -868,3 +868,23 @@ fn stream_deleted_while_running_is_made_again() {
     drop(sink);
     assert_exactly_once(&nats.url(), "USAGE", &expect);
 }
+
+#[test]
+fn adaptor_with_spool_all_killed_while_publishing_loses_nothing() {
+    let d = tempdir();
+    let nats = Nats::start(&d.path().join("nats"));
+    let listen = ipc(d.path(), "listen");
+    let spool_dir = d.path().join("spool");
+    let args = ["--spool", spool_dir.to_str().unwrap(), "--spool-all"];
+    let mut a = adaptor(d.path(), &listen, "none", &nats.url(), &args);
+    let n = 50_000;
+    let out = loggen(&listen, n, "wal", &[]);
+    assert!(out.contains(&format!("sent={n}")), "{out}");
+    // Every record is acknowledged to the worker; many are not yet in the stream.
+    let before = stream_messages(&nats.url(), "USAGE");
+    a.kill9();
+    eprintln!("in the stream at kill -9: {before} of {n}");
+    let mut a = adaptor(d.path(), &listen, "none", &nats.url(), &args);
+    assert_bodies_exactly_once(&nats.url(), n, "wal");
+    assert_eq!(a.term(Duration::from_secs(10)), Some(0));
+}
