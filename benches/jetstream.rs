@@ -66,7 +66,7 @@ struct Server {
 
 impl Server {
     fn up(&mut self) {
-        let child = Command::new("nats-server")
+        let child = Command::new(nats_server_bin())
             .args([
                 "-js",
                 "-a",
@@ -116,6 +116,18 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.down();
+    }
+}
+
+/// The `nats-server` binary: on PATH, or where Debian installs it (/usr/sbin is not on
+/// an ordinary user's PATH).
+fn nats_server_bin() -> &'static str {
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("nats-server").is_file()));
+    if on_path {
+        "nats-server"
+    } else {
+        "/usr/sbin/nats-server"
     }
 }
 
@@ -283,7 +295,7 @@ fn main() {
 
     println!(
         "\nJetStream sink, {n} records of {size} bytes, nats-server {} on 127.0.0.1 (file store)\n",
-        Command::new("nats-server")
+        Command::new(nats_server_bin())
             .arg("--version")
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())

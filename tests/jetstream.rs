@@ -27,6 +27,18 @@ struct Nats {
     extra: Vec<String>,
 }
 
+/// The `nats-server` binary: on PATH, or where Debian installs it (/usr/sbin is not on
+/// an ordinary user's PATH).
+fn nats_server_bin() -> &'static str {
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("nats-server").is_file()));
+    if on_path {
+        "nats-server"
+    } else {
+        "/usr/sbin/nats-server"
+    }
+}
+
 fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
@@ -57,7 +69,7 @@ impl Nats {
             .append(true)
             .open(self.dir.join("nats-server.log"))
             .unwrap();
-        let child = Command::new("nats-server")
+        let child = Command::new(nats_server_bin())
             .args([
                 "-js",
                 "-a",
