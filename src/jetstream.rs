@@ -121,6 +121,10 @@ pub struct JetStreamArgs {
     /// Do not create the stream when it is missing (fail at start instead).
     #[arg(long, requires = "jetstream")]
     pub jetstream_no_create: bool,
+    /// Duplicate window of a stream the adaptor creates (at least 2m): retries within
+    /// it are dropped by JetStream. Make it longer than the outages to ride out.
+    #[arg(long, value_name = "DURATION", value_parser = parse_window, requires = "jetstream")]
+    pub jetstream_duplicate_window: Option<Duration>,
     /// Directory of the disk spool, where records wait while JetStream is unreachable
     /// or slower than the input (kept across restarts). Without it, a 64 MiB memory
     /// backlog is used and lost on exit.
@@ -154,6 +158,9 @@ impl JetStreamArgs {
         o.stream = self.jetstream_stream.clone();
         o.creds = self.jetstream_creds.clone();
         o.create_stream = !self.jetstream_no_create;
+        if let Some(w) = self.jetstream_duplicate_window {
+            o.duplicate_window = w;
+        }
         if let Some(max) = self.spool_max_bytes {
             o.memory_backlog_bytes = max;
         }
@@ -168,6 +175,14 @@ impl JetStreamArgs {
         });
         Some(o)
     }
+}
+
+fn parse_window(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("'{s}': {e}"))?;
+    if d < Duration::from_secs(120) {
+        return Err(format!("'{s}': the duplicate window must be at least 2m"));
+    }
+    Ok(d)
 }
 
 /// Why the sink did not start; each message names what to fix.
@@ -1106,6 +1121,8 @@ mod tests {
             "--spool-fsync",
             "always",
             "--spool-all",
+            "--jetstream-duplicate-window",
+            "1h",
         ])
         .unwrap()
         .unwrap();
@@ -1118,6 +1135,7 @@ mod tests {
         let so = o.spool.unwrap();
         assert_eq!((so.max_bytes, so.fsync), (512 << 20, FsyncPolicy::Always));
         assert!(o.spool_all);
+        assert_eq!(o.duplicate_window, Duration::from_secs(3600));
         assert!(
             parse(&["--jetstream", "nats://h"]).is_err(),
             "subject required"
@@ -1136,6 +1154,16 @@ mod tests {
         ])
         .unwrap_err();
         assert!(e.contains("512M"), "{e}");
+        let e = parse(&[
+            "--jetstream",
+            "nats://h",
+            "--jetstream-subject",
+            "u",
+            "--jetstream-duplicate-window",
+            "30s",
+        ])
+        .unwrap_err();
+        assert!(e.contains("at least 2m"), "{e}");
     }
 
     #[test]

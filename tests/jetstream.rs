@@ -548,10 +548,34 @@ fn bad_url_stream_and_credentials_are_clear_start_errors() {
     let e = err(o);
     assert!(matches!(e, StartError::Stream(_)), "{e}");
     assert!(e.to_string().contains("--jetstream-no-create"), "{e}");
-    // And with the right user it starts and creates the stream.
-    JetStreamSink::start(opts(&good, "usage"))
+    // And with the right user it starts and creates the stream, with its window.
+    let mut o = opts(&good, "usage");
+    o.duplicate_window = Duration::from_secs(600);
+    JetStreamSink::start(o)
         .expect("starts")
         .shutdown(Duration::from_secs(1));
+    let window = rt().block_on(async {
+        let c = async_nats::ConnectOptions::new()
+            .user_and_password("gw".into(), "s3cret".into())
+            .connect(nats.url())
+            .await
+            .unwrap();
+        let mut st = async_nats::jetstream::new(c)
+            .get_stream("USAGE")
+            .await
+            .unwrap();
+        let info = st.info().await.unwrap();
+        assert_eq!(
+            info.config.storage,
+            async_nats::jetstream::stream::StorageType::File
+        );
+        assert_eq!(
+            info.config.subjects,
+            vec!["usage".to_string(), "usage.>".to_string()]
+        );
+        info.config.duplicate_window
+    });
+    assert_eq!(window, Duration::from_secs(600));
 }
 
 // ---------------------------------------------------------------------------------
