@@ -72,6 +72,9 @@ struct Held {
     origin: Option<(Stream, u64)>,
     payload: Payload,
     bytes: usize,
+    /// Published on the packed stream while it had a subscriber: delivered even
+    /// when no regular consumer takes it.
+    packed: bool,
 }
 
 impl Held {
@@ -201,9 +204,29 @@ pub struct PackedOut {
     legacy: Option<wire::BatchWriter>,
     stream: Stream,
     next_seq: u64,
+    /// Live subscription prefixes of packed consumers.
+    subs: Vec<Vec<u8>>,
 }
 
 impl PackedOut {
+    /// Whether a packed consumer is subscribed (to the signature or everything).
+    fn live(&self) -> bool {
+        self.subs
+            .iter()
+            .any(|p| packed::SIGNATURE.starts_with(p) || p.starts_with(&packed::SIGNATURE))
+    }
+
+    /// Tracks packed consumers' subscriptions (libzmq reports each prefix once).
+    fn read_subscriptions(&mut self) {
+        while let Ok(m) = self.sock.recv_bytes(zmq::DONTWAIT) {
+            match m.split_first() {
+                Some((1, p)) if !self.subs.iter().any(|s| s == p) => self.subs.push(p.to_vec()),
+                Some((0, p)) => self.subs.retain(|s| s != p),
+                _ => {}
+            }
+        }
+    }
+
     /// A packed stream on a bound XPUB.
     pub fn new(
         mut sock: zmq::Socket,
@@ -221,6 +244,7 @@ impl PackedOut {
                 boot: instance,
             },
             next_seq: 1,
+            subs: Vec::new(),
         })
     }
 
@@ -394,7 +418,12 @@ impl Forwarder {
         loop {
             self.sync_durable();
             self.heartbeat_if_due(AdaptorState::Running)?;
-            let can_forward = !self.paused && !self.subs.is_empty() && !self.backlog.is_empty();
+            if let Some(p) = self.packed.as_mut() {
+                p.read_subscriptions();
+            }
+            let packed_live = self.packed.as_ref().is_some_and(|p| p.live());
+            let can_forward =
+                !self.paused && (!self.subs.is_empty() || packed_live) && !self.backlog.is_empty();
             let want_front = !self.paused && !self.backlog_full();
             let mut items = [
                 self.control.as_poll_item(zmq::POLLIN),
@@ -589,10 +618,12 @@ impl Forwarder {
         }
         self.acct.received.fetch_add(1, SeqCst);
         self.acct.backlog_bytes.fetch_add(bytes as u64, Relaxed);
+        let packed = self.packed.as_ref().is_some_and(|p| p.live());
         self.backlog.push_back(Held {
             origin: None,
             payload,
             bytes,
+            packed,
         });
     }
 
@@ -639,6 +670,7 @@ impl Forwarder {
                 return Ok(());
             }
         };
+        let packed_live = self.packed.as_ref().is_some_and(|p| p.live());
         let base = body.as_ptr() as usize;
         // Offsets of each record inside the frame, so the frame is kept, not copied.
         let offs: Vec<((usize, usize), (usize, usize))> = recs
@@ -673,6 +705,7 @@ impl Forwarder {
                     body: b,
                 },
                 bytes: t.1 + b.1,
+                packed: packed_live,
             });
         }
         if h.count > 0 {
@@ -775,7 +808,10 @@ impl Forwarder {
     fn forward(&mut self) -> zmq::Result<bool> {
         let mut progressed = false;
         for _ in 0..BURST {
-            if self.subs.is_empty() {
+            let Some(front) = self.backlog.front() else {
+                break;
+            };
+            if self.subs.is_empty() && !front.packed {
                 break;
             }
             let Some(h) = self.backlog.pop_front() else {
@@ -785,7 +821,12 @@ impl Forwarder {
             let matched = self.subs.iter().any(|p| first.starts_with(p));
             if !matched {
                 self.settle(&h);
-                self.acct.count_drop(DropReason::NoSubscriber, 1);
+                if h.packed {
+                    // Its consumers took it from the packed stream.
+                    self.acct.forwarded.fetch_add(1, SeqCst);
+                } else {
+                    self.acct.count_drop(DropReason::NoSubscriber, 1);
+                }
                 progressed = true;
                 continue;
             }

@@ -157,3 +157,49 @@ fn packed_stream_carries_every_record_exactly_once() {
     );
     assert_eq!(a.proc.term(Duration::from_secs(10)), Some(0));
 }
+
+#[test]
+fn a_packed_consumer_alone_takes_and_settles_every_record() {
+    let dir = tempdir();
+    let listen = ipc(dir.path(), "listen");
+    let packed = free_tcp();
+    let mut a = start_adaptor(&[
+        "-b",
+        &listen,
+        "-p",
+        &free_tcp(),
+        "--publish-packed",
+        &packed,
+        "--packed-compression",
+        "lz4",
+        "--stats-interval",
+        "0",
+    ]);
+    let (pt, pstop) = packed_sub(&packed);
+    std::thread::sleep(Duration::from_millis(500));
+    let out = Command::new(LOGGEN)
+        .args([
+            "-e",
+            &listen,
+            "-n",
+            "5000",
+            "--prefix",
+            "k",
+            "--flush-ms",
+            "10000",
+        ])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&out.stdout).into_owned();
+    // No regular consumer: the packed stream's consumer settles the records.
+    assert!(out.contains("delivered=5000"), "{out}");
+    std::thread::sleep(Duration::from_millis(300));
+    pstop.store(true, std::sync::atomic::Ordering::Release);
+    let got = pt.join().unwrap();
+    assert_eq!(got.len(), 5000);
+    for (i, m) in got.iter().enumerate() {
+        assert!(m[0] == rec("k", i), "record {i} in order");
+    }
+    assert_eq!(a.proc.term(Duration::from_secs(10)), Some(0));
+    assert!(a.stderr().contains(" undelivered=0 "), "{}", a.stderr());
+}
