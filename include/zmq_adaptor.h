@@ -126,6 +126,9 @@ typedef struct zmq_adaptor_config {
   const char *curve_secret_key;
 } zmq_adaptor_config;
 
+// A function returning a timeout in milliseconds; see `zmq_adaptor_watch_shutdown`.
+typedef uint32_t (*zmq_adaptor_timeout_fn)(void);
+
 // A snapshot of the logger counters of the calling process.
 //
 // All counts start at zero when the logger starts in a process (first record after
@@ -285,6 +288,20 @@ int zmq_adaptor_log(const uint8_t *data, size_t len);
 // Both buffers are borrowed for the call only; NULL gives `ZMQ_ADAPTOR_ERR_NULL`.
 // Thread-safe.
 int zmq_adaptor_publish(const uint8_t *topic, size_t topic_len, const uint8_t *data, size_t len);
+
+// Tells the library how its host shuts down, so that the exit wait never keeps the
+// process past the host's own deadline: `flag` is the address of a word that turns
+// non-zero when the host begins a graceful shutdown (nginx: `&ngx_exiting`), and
+// `timeout_ms` returns the host's shutdown timeout then (nginx:
+// `worker_shutdown_timeout`; 0 means none). From the moment the flag turns with a
+// timeout, queued records are sent at once, and the exit wait ends at that moment
+// plus the timeout (with 100 ms of grace) or after the linger, whichever comes
+// first. NULL `flag` clears the watch; a NULL `timeout_ms`, or one returning 0,
+// leaves the linger alone in charge.
+//
+// Both are stored and read later from the drainer thread: `flag` must stay valid
+// for the life of the process and `timeout_ms` must be thread-safe. Thread-safe.
+int zmq_adaptor_watch_shutdown(const size_t *flag, zmq_adaptor_timeout_fn timeout_ms);
 
 // Stops this process's logger now, as the `atexit` hook would: refuses new records
 // (`ZMQ_ADAPTOR_ERR_CLOSED`), waits up to `linger_ms` (0: the configured linger) for

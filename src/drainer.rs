@@ -89,6 +89,8 @@ pub struct DrainerState {
     urgent: AtomicBool,
     /// Shutdown request, with its deadline.
     stop: Mutex<Option<Instant>>,
+    /// When the host's shutdown (seen through the watch) must be over.
+    host_deadline: Mutex<Option<Instant>>,
     /// Set when the drainer closed its socket and context.
     stopped: Mutex<bool>,
     /// Wakes `flush` and shutdown waiters after each acknowledgement and at stop.
@@ -170,6 +172,15 @@ impl DrainerState {
         self.wait_until(|| self.is_stopped(), deadline);
     }
 
+    /// The host's shutdown deadline, once its shutdown began.
+    pub(crate) fn host_deadline(&self) -> Option<Instant> {
+        if let Some(t) = crate::logger::host_shutting_down() {
+            let mut g = self.host_deadline.lock().unwrap_or_else(|p| p.into_inner());
+            return Some(*g.get_or_insert_with(|| Instant::now() + t));
+        }
+        *self.host_deadline.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn stop_deadline(&self) -> Option<Instant> {
         *self.stop.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -236,6 +247,8 @@ struct Drainer<'a> {
     carry: Option<Record>,
     /// Buffers of acknowledged batches, reused for the next ones.
     spare: Vec<Vec<u8>>,
+    /// The host's shutdown was seen.
+    host_exiting: bool,
 }
 
 impl<'a> Drainer<'a> {
@@ -498,6 +511,11 @@ impl<'a> Drainer<'a> {
 
     /// One round of work; returns how long the drainer may sleep.
     fn round(&mut self) -> Duration {
+        if !self.host_exiting && self.p.state.host_deadline().is_some() {
+            // The host began its shutdown: send what is queued without waiting.
+            self.host_exiting = true;
+            self.p.state.make_urgent();
+        }
         let interval = self.p.cfg.batch_interval;
         self.read_upstream();
         if self
@@ -578,6 +596,7 @@ pub(crate) fn run(p: Parts<'_>) {
         spent: Vec::with_capacity(BATCH_RECORDS as usize),
         carry: None,
         spare: Vec::new(),
+        host_exiting: false,
     };
     d.open();
     loop {

@@ -29,6 +29,51 @@ pub struct Logger {
     closing: AtomicBool,
 }
 
+/// A host's "shutting down" flag and a function giving its shutdown timeout in ms
+/// (nginx: `ngx_exiting` and `worker_shutdown_timeout`), set by a binding. When the
+/// flag turns non-zero the drainer notes the time; the exit wait then ends at that
+/// time plus the timeout at the latest, so the logger never keeps a process past its
+/// host's own shutdown deadline.
+static WATCH_FLAG: AtomicPtr<usize> = AtomicPtr::new(ptr::null_mut());
+static WATCH_TIMEOUT: AtomicPtr<()> = AtomicPtr::new(ptr::null_mut());
+
+/// Type of the timeout function given to [`watch_shutdown`].
+pub type ShutdownTimeoutFn = extern "C" fn() -> u32;
+
+/// Sets (or, with a NULL flag, clears) the host shutdown watch. See [`WATCH_FLAG`].
+pub fn watch_shutdown(flag: *const usize, timeout: Option<ShutdownTimeoutFn>) {
+    WATCH_TIMEOUT.store(
+        timeout.map_or(ptr::null_mut(), |f| f as *mut ()),
+        Ordering::SeqCst,
+    );
+    WATCH_FLAG.store(flag as *mut usize, Ordering::SeqCst);
+}
+
+/// The host's shutdown timeout when its flag says it is shutting down now and it has
+/// one.
+pub(crate) fn host_shutting_down() -> Option<Duration> {
+    let f = WATCH_FLAG.load(Ordering::Acquire);
+    if f.is_null() {
+        return None;
+    }
+    // SAFETY: the binding gave the address of a host global that lives as long as
+    // the process (nginx's ngx_exiting); a torn read of a word is not possible.
+    if unsafe { std::ptr::read_volatile(f) } == 0 {
+        return None;
+    }
+    let t = WATCH_TIMEOUT.load(Ordering::Acquire);
+    if t.is_null() {
+        return None;
+    }
+    // SAFETY: stored from a `ShutdownTimeoutFn` in `watch_shutdown`.
+    let f: ShutdownTimeoutFn = unsafe { std::mem::transmute::<*mut (), ShutdownTimeoutFn>(t) };
+    // 0: the host sets no shutdown timeout; the linger alone bounds the wait.
+    match f() {
+        0 => None,
+        ms => Some(Duration::from_millis(ms as u64)),
+    }
+}
+
 /// The logger of this process, or null before first use (and in a fresh fork child).
 static CURRENT: AtomicPtr<Logger> = AtomicPtr::new(ptr::null_mut());
 /// 0 = none, 1 = being created, 2 = ready. A CAS, not a mutex: `fork` can't strand it.
@@ -220,6 +265,15 @@ impl Logger {
         if self.closing.swap(true, Ordering::SeqCst) {
             return;
         }
+        // Never past the host's own shutdown deadline (a short grace for the last
+        // acknowledgement and the final report).
+        let linger = match self.drain.host_deadline() {
+            Some(d) => linger.min(
+                d.saturating_duration_since(Instant::now())
+                    .max(Duration::from_millis(100)),
+            ),
+            None => linger,
+        };
         let deadline = Instant::now() + linger;
         let _ = self.flush(linger);
         self.drain.request_stop(deadline);

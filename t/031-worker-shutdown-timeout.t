@@ -2,8 +2,8 @@
 # with the adaptor down and records queued, a reload's old worker (which also has
 # requests in flight that worker_shutdown_timeout cuts) is gone within
 # worker_shutdown_timeout + 1 s of the reload.
-# Known failure (marked TODO until the exit wait follows worker_shutdown_timeout): the
-# old worker takes worker_shutdown_timeout + linger_ms (1 s + 2 s = about 3.2 s).
+# The bindings tell the library how nginx shuts a worker down (ngx_exiting,
+# worker_shutdown_timeout): the exit wait ends with that timeout (it used to add linger_ms).
 use lib 't/lib';
 use ZmqNginx;
 
@@ -32,7 +32,7 @@ ok
 load 3 /slow 2
 sleep 0.5
 reload
-old_workers_gone 2 TODO the exit hook waits linger_ms (2 s) after worker_shutdown_timeout
+old_workers_gone 2
 load_wait
 --- error_log
 [error]

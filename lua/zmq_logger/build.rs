@@ -49,14 +49,21 @@ const FUNCTIONS: &[(&str, &str)] = &[
     ("zmq_adaptor_stats_get", "StatsFn"),
     ("zmq_adaptor_strerror", "StrerrorFn"),
     ("zmq_adaptor_set_log_callback", "SetLogCallbackFn"),
+    ("zmq_adaptor_watch_shutdown", "WatchShutdownFn"),
 ];
 
 /// Function pointer typedefs of the header the binding passes: (C typedef as the
 /// header declares it, whitespace collapsed; Rust type).
-const CALLBACKS: &[(&str, &str)] = &[(
-    "typedef void (*zmq_adaptor_log_fn)(int level, const char *msg, size_t len, void *user)",
-    "Option<extern \"C\" fn(c_int, *const c_char, usize, *mut c_void)>",
-)];
+const CALLBACKS: &[(&str, &str)] = &[
+    (
+        "typedef void (*zmq_adaptor_log_fn)(int level, const char *msg, size_t len, void *user)",
+        "Option<extern \"C\" fn(c_int, *const c_char, usize, *mut c_void)>",
+    ),
+    (
+        "typedef uint32_t (*zmq_adaptor_timeout_fn)(void)",
+        "Option<extern \"C\" fn() -> u32>",
+    ),
+];
 
 /// Prototypes also declared to LuaJIT (the FFI fast path).
 const LUA_FUNCTIONS: &[&str] = &[
@@ -155,6 +162,8 @@ fn rust_type(c: &str, what: &str) -> String {
         "char *" => "*mut c_char".into(),
         "uint64_t *" => "*mut u64".into(),
         "zmq_adaptor_log_fn" => CALLBACKS[0].1.into(),
+        "zmq_adaptor_timeout_fn" => CALLBACKS[1].1.into(),
+        "const size_t *" => "*const usize".into(),
         _ => match scalar(c) {
             Some(t) => t.rust.into(),
             None => fail(format!(

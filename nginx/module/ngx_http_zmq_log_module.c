@@ -931,6 +931,23 @@ ngx_http_zmq_log_library_log(int level, const char *msg, size_t len, void *user)
 }
 
 
+/* worker_shutdown_timeout of the running cycle, for the library's exit wait. */
+static uint32_t
+ngx_http_zmq_log_shutdown_timeout(void)
+{
+    ngx_core_conf_t  *ccf;
+
+    if (ngx_cycle == NULL || ngx_cycle->conf_ctx == NULL) {
+        return 0;
+    }
+    ccf = (ngx_core_conf_t *) ngx_get_conf(ngx_cycle->conf_ctx, ngx_core_module);
+    if (ccf == NULL || ccf->shutdown_timeout == NGX_CONF_UNSET_MSEC) {
+        return 0;
+    }
+    return (uint32_t) ngx_min(ccf->shutdown_timeout, (ngx_msec_t) 0xffffffff);
+}
+
+
 /*
  * In each worker, after fork, as the library requires: passes the zmq_log_*
  * settings to zmq_adaptor_configure. Nothing is configured when none is set, so a
@@ -946,6 +963,9 @@ ngx_http_zmq_log_init_process(ngx_cycle_t *cycle)
     zmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_zmq_log_module);
 
     (void) zmq_adaptor_set_log_callback(ngx_http_zmq_log_library_log, NULL);
+    /* The exit wait never keeps an old worker past worker_shutdown_timeout. */
+    (void) zmq_adaptor_watch_shutdown((const size_t *) &ngx_exiting,
+                                      ngx_http_zmq_log_shutdown_timeout);
 
     if (zmcf == NULL
         || (zmcf->endpoint.data == NULL

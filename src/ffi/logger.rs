@@ -346,6 +346,33 @@ fn refuse_oversize(code: R) -> c_int {
     }
 }
 
+/// A function returning a timeout in milliseconds; see `zmq_adaptor_watch_shutdown`.
+#[allow(non_camel_case_types)]
+pub type zmq_adaptor_timeout_fn = Option<extern "C" fn() -> u32>;
+
+/// Tells the library how its host shuts down, so that the exit wait never keeps the
+/// process past the host's own deadline: `flag` is the address of a word that turns
+/// non-zero when the host begins a graceful shutdown (nginx: `&ngx_exiting`), and
+/// `timeout_ms` returns the host's shutdown timeout then (nginx:
+/// `worker_shutdown_timeout`; 0 means none). From the moment the flag turns with a
+/// timeout, queued records are sent at once, and the exit wait ends at that moment
+/// plus the timeout (with 100 ms of grace) or after the linger, whichever comes
+/// first. NULL `flag` clears the watch; a NULL `timeout_ms`, or one returning 0,
+/// leaves the linger alone in charge.
+///
+/// Both are stored and read later from the drainer thread: `flag` must stay valid
+/// for the life of the process and `timeout_ms` must be thread-safe. Thread-safe.
+#[no_mangle]
+pub extern "C" fn zmq_adaptor_watch_shutdown(
+    flag: *const usize,
+    timeout_ms: zmq_adaptor_timeout_fn,
+) -> c_int {
+    ffi_boundary!({
+        crate::logger::watch_shutdown(flag, timeout_ms);
+        R::ZMQ_ADAPTOR_OK as c_int
+    })
+}
+
 /// Stops this process's logger now, as the `atexit` hook would: refuses new records
 /// (`ZMQ_ADAPTOR_ERR_CLOSED`), waits up to `linger_ms` (0: the configured linger) for
 /// the adaptor to acknowledge everything accepted, closes the ZeroMQ socket and logs

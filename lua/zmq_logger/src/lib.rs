@@ -105,6 +105,7 @@ struct Adaptor {
     stats_get: StatsFn,
     strerror: StrerrorFn,
     set_log_callback: SetLogCallbackFn,
+    watch_shutdown: WatchShutdownFn,
 }
 
 impl Adaptor {
@@ -295,13 +296,14 @@ fn load_adaptor() -> Result<&'static Adaptor, String> {
                     stats_get: symbol(handle, "zmq_adaptor_stats_get")?,
                     strerror: symbol(handle, "zmq_adaptor_strerror")?,
                     set_log_callback: symbol(handle, "zmq_adaptor_set_log_callback")?,
+                    watch_shutdown: symbol(handle, "zmq_adaptor_watch_shutdown")?,
                 })
             })()
         };
         match resolved {
             Ok(a) => {
                 let a: &'static Adaptor = Box::leak(Box::new(a));
-                nginx_log::install(a.set_log_callback);
+                nginx_log::install(a.set_log_callback, a.watch_shutdown);
                 *guard = Some(a);
                 return Ok(a);
             }
