@@ -82,6 +82,7 @@ bench: deps build
 	$(CARGO) bench --bench publisher
 	$(CARGO) bench --bench proxy
 	$(CARGO) bench --bench curve
+	$(CARGO) bench --bench jetstream
 	scripts/bench_nginx.sh
 	scripts/bench_zmq_log.sh
 	luajit scripts/bench_lua.lua

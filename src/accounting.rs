@@ -21,14 +21,17 @@ pub enum DropReason {
     DrainTimeout,
     /// A message on the internal hop that does not decode (counted per message).
     Malformed,
+    /// With `-p none`: the JetStream sink refused the record (its spool was full).
+    SpoolFull,
 }
 
 impl DropReason {
     /// Every reason, in label order.
-    pub const ALL: [DropReason; 3] = [
+    pub const ALL: [DropReason; 4] = [
         DropReason::NoSubscriber,
         DropReason::DrainTimeout,
         DropReason::Malformed,
+        DropReason::SpoolFull,
     ];
     /// The `reason` label value.
     pub fn label(self) -> &'static str {
@@ -36,6 +39,7 @@ impl DropReason {
             DropReason::NoSubscriber => "no_subscriber",
             DropReason::DrainTimeout => "drain_timeout",
             DropReason::Malformed => "malformed",
+            DropReason::SpoolFull => "spool_full",
         }
     }
 }
@@ -47,7 +51,7 @@ pub struct Accounting {
     pub received: AtomicU64,
     /// Records handed to the publish socket for at least one matching consumer.
     pub forwarded: AtomicU64,
-    dropped: [AtomicU64; 3],
+    dropped: [AtomicU64; 4],
     /// Records a lagging consumer missed while others got them. The publish socket
     /// never drops (a full consumer queue makes forwarding wait), so this stays 0;
     /// the wait is in `stall_us`.
@@ -112,7 +116,7 @@ pub struct Snapshot {
     /// Records forwarded.
     pub forwarded: u64,
     /// Dropped, per [`DropReason::ALL`].
-    pub dropped: [u64; 3],
+    pub dropped: [u64; 4],
     /// Records received and neither forwarded nor dropped yet.
     pub backlog: u64,
 }
@@ -135,7 +139,7 @@ impl Accounting {
         // Outcomes first, then received: a record is always received before its
         // outcome is counted, so the difference never goes negative.
         let forwarded = self.forwarded.load(SeqCst);
-        let dropped = [0, 1, 2].map(|i| self.dropped[i].load(SeqCst));
+        let dropped = [0, 1, 2, 3].map(|i| self.dropped[i].load(SeqCst));
         let received = self.received.load(SeqCst);
         let settled = forwarded + dropped.iter().sum::<u64>();
         Snapshot {

@@ -596,7 +596,11 @@ pub fn run<C: Into<Control>>(
     }
     let metrics = match &opts.metrics {
         Some(addr) => {
-            let m = crate::metrics::MetricsServer::start(addr, proxy.accounting().clone(), None)
+            let extra = pcfg.durable.as_ref().map(|d| {
+                let st = d.0.stats();
+                Box::new(move || st.extras()) as crate::metrics::ExtraFn
+            });
+            let m = crate::metrics::MetricsServer::start(addr, proxy.accounting().clone(), extra)
                 .map_err(AdaptorError::Metrics)?;
             println!("zmq-adaptor: metrics on http://{}/metrics", m.addr());
             Some(m)

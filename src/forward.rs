@@ -331,6 +331,7 @@ pub struct Forwarder {
     stalled_since: Option<Instant>,
     paused: bool,
     packed: Option<PackedOut>,
+    durable: Option<crate::durable::DurableOut>,
 }
 
 impl Forwarder {
@@ -360,6 +361,35 @@ impl Forwarder {
             stalled_since: None,
             paused: false,
             packed: None,
+            durable: None,
+        }
+    }
+
+    /// Also offers every received record to a durable sink (JetStream). With
+    /// `zmq_out = false` (`-p none`) the sink is the only way out: records are settled
+    /// (acknowledged to the worker) once the sink took them, and counted as forwarded
+    /// only when the sink's engine acknowledged them.
+    pub fn with_durable(mut self, out: crate::durable::DurableOut) -> Self {
+        self.durable = Some(out);
+        self
+    }
+
+    /// `-p none`: nothing goes out over ZeroMQ.
+    fn durable_only(&self) -> bool {
+        self.durable.as_ref().is_some_and(|d| !d.zmq_out)
+    }
+
+    /// `-p none`: the engine's acknowledgements are the forwarded records.
+    fn sync_durable(&mut self) {
+        if !self.durable_only() {
+            return;
+        }
+        if let Some(d) = self.durable.as_mut() {
+            let n = d.newly_acked();
+            if n > 0 {
+                let s = self.acct.snapshot();
+                self.acct.forwarded.fetch_add(n.min(s.backlog), SeqCst);
+            }
         }
     }
 
@@ -386,6 +416,7 @@ impl Forwarder {
 
     fn serve(&mut self) -> zmq::Result<Exit> {
         loop {
+            self.sync_durable();
             self.heartbeat_if_due(AdaptorState::Running)?;
             if let Some(p) = self.packed.as_mut() {
                 p.read_subscriptions();
@@ -556,6 +587,24 @@ impl Forwarder {
     }
 
     fn accept_legacy(&mut self, payload: Payload, bytes: usize) {
+        if let Some(d) = self.durable.as_ref() {
+            let ok = match &payload {
+                Payload::Single(r) => d.offer_plain(b"", r),
+                Payload::Legacy(parts) => match parts.as_slice() {
+                    [r] => d.offer_plain(b"", r),
+                    [t, r, ..] => d.offer_plain(t, r),
+                    [] => true,
+                },
+                Payload::Packed { .. } => true,
+            };
+            if !d.zmq_out {
+                self.acct.received.fetch_add(1, SeqCst);
+                if !ok {
+                    self.acct.count_drop(DropReason::SpoolFull, 1);
+                }
+                return;
+            }
+        }
         if let Some(p) = self.packed.as_mut() {
             match &payload {
                 Payload::Single(r) => p.add_legacy(b"", r),
@@ -705,6 +754,28 @@ impl Forwarder {
         }
         self.acct.received.fetch_add(fresh, SeqCst);
         self.acct.backlog_bytes.fetch_add(bytes as u64, Relaxed);
+        if let Some(d) = self.durable.as_ref() {
+            let mut refused = 0;
+            for hd in &held {
+                if let (Some((s, seq)), Payload::Packed { batch, topic, body }) =
+                    (hd.origin, &hd.payload)
+                {
+                    let t = &batch[topic.0..topic.0 + topic.1];
+                    let b = &batch[body.0..body.0 + body.1];
+                    refused += !d.offer_worker(s.pid, s.boot, seq, t, b) as u64;
+                }
+            }
+            if !d.zmq_out {
+                // The sink is the only way out: taken (or refused) is settled.
+                if refused > 0 {
+                    self.acct.count_drop(DropReason::SpoolFull, refused);
+                }
+                for hd in &held {
+                    self.settle(hd);
+                }
+                return Ok(());
+            }
+        }
         self.backlog.extend(held);
         Ok(())
     }

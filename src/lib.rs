@@ -7,12 +7,17 @@
 //! * [`adaptor`]: the gateway-node helper (`zmq-adaptor` binary) built on the proxy.
 //! * [`tools`]: the binary's consumer-side tools (`tail`, `pub`); [`flagfile`]: its
 //!   `--config FILE`.
+//! * [`durable`], [`spool`]: the durable hand-off of the adaptor (record ids, the sink
+//!   interface, the disk spool). The NATS JetStream sink itself (`src/jetstream.rs`,
+//!   async-nats + tokio, feature `jetstream`) is compiled into the `zmq-adaptor`
+//!   binary only, never into the cdylib.
 //! * [`security`]: CURVE keys and certificates, the ZAP handler, safe IPC paths.
 
 pub mod accounting;
 pub mod adaptor;
 pub mod config;
 mod drainer;
+pub mod durable;
 pub mod error;
 pub mod ffi;
 pub mod flagfile;
@@ -28,6 +33,7 @@ pub mod queue;
 pub mod relay;
 /// cbindgen:ignore
 pub mod security;
+pub mod spool;
 pub mod stats;
 pub mod tools;
 pub mod wire;

@@ -28,6 +28,8 @@ pub struct Extra {
     pub value: u64,
     /// Counter (true) or gauge (false).
     pub counter: bool,
+    /// One `name="value"` label (a counter family with one member), or none.
+    pub label: Option<(&'static str, &'static str)>,
 }
 
 type Labels = Vec<(String, String)>;
@@ -187,7 +189,12 @@ pub fn render(acct: &Accounting, started: Instant, extra: Option<&ExtraFn>) -> S
     process_section(&mut reg, acct);
     if let Some(f) = extra {
         for e in f() {
-            if e.counter {
+            if let Some((k, v)) = e.label {
+                let fam = Family::<Labels, Counter>::default();
+                fam.get_or_create(&vec![(k.to_string(), v.to_string())])
+                    .inc_by(e.value);
+                reg.register(e.name, e.help, fam);
+            } else if e.counter {
                 counter(&mut reg, e.name, e.help, e.value);
             } else {
                 gauge(&mut reg, e.name, e.help, e.value);

@@ -114,7 +114,13 @@ pub struct ProxyConfig {
     pub security: Option<crate::security::ProxySecurity>,
     /// Where the packed stream is published (XPUB, bound), and its compression.
     pub packed: Option<(String, crate::packed::Compression)>,
+    /// A durable sink (JetStream) offered every received record. With `publish` =
+    /// [`PUBLISH_NONE`] it is the only way out.
+    pub durable: Option<crate::durable::DurableHandle>,
 }
+
+/// `publish` value meaning: no ZeroMQ publish side (`-p none`; needs a durable sink).
+pub const PUBLISH_NONE: &str = "none";
 
 impl Default for ProxyConfig {
     fn default() -> Self {
@@ -133,6 +139,7 @@ impl Default for ProxyConfig {
             drain_timeout: Duration::from_secs(5),
             security: None,
             packed: None,
+            durable: None,
         }
     }
 }
@@ -348,6 +355,8 @@ struct Sides {
     zap: Option<crate::security::ZapHandler>,
     /// The packed stream's socket and compression.
     packed: Option<(zmq::Socket, crate::packed::Compression)>,
+    /// The durable sink's side of the forwarder.
+    durable: Option<crate::durable::DurableOut>,
 }
 
 impl Proxy {
@@ -389,8 +398,18 @@ impl Proxy {
         let mut locks = Vec::new();
         let f = bind(&frontend, &cfg.listen, &mut locks)?;
         apply_ipc_permissions(&f, cfg)?;
-        let b = bind(&backend, &cfg.publish, &mut locks)?;
-        apply_ipc_permissions(&b, cfg)?;
+        let zmq_out = cfg.publish != PUBLISH_NONE;
+        let b = if zmq_out {
+            let b = bind(&backend, &cfg.publish, &mut locks)?;
+            apply_ipc_permissions(&b, cfg)?;
+            b
+        } else {
+            PUBLISH_NONE.to_string()
+        };
+        let durable = cfg
+            .durable
+            .clone()
+            .map(|d| crate::durable::DurableOut::new(d, zmq_out));
         let packed = match &cfg.packed {
             Some((ep, c)) => {
                 let mut s = ctx.socket(zmq::XPUB)?;
@@ -423,6 +442,7 @@ impl Proxy {
                 drain_timeout: cfg.drain_timeout,
                 zap,
                 packed,
+                durable,
             },
         )
     }
@@ -487,6 +507,7 @@ impl Proxy {
                 drain_timeout: Duration::ZERO,
                 zap,
                 packed: None,
+                durable: None,
             },
         )
     }
@@ -513,6 +534,7 @@ impl Proxy {
             drain_timeout,
             zap,
             packed,
+            durable,
         } = sides;
         let a2 = acct.clone();
         let thread = std::thread::Builder::new()
@@ -520,7 +542,11 @@ impl Proxy {
             .spawn(move || {
                 let r = match limits {
                     Some(limits) => {
-                        let f = Forwarder::new(frontend, backend, ctl_proxy, capture, a2, limits);
+                        let mut f =
+                            Forwarder::new(frontend, backend, ctl_proxy, capture, a2, limits);
+                        if let Some(d) = durable {
+                            f = f.with_durable(d);
+                        }
                         match packed {
                             Some((s, c)) => f.with_packed(s, c),
                             None => Ok(f),

@@ -2,6 +2,11 @@
 //! original `api-gateway-zmq-adaptor` keep their meaning. Subcommands are tools for
 //! the consumer side (`tail`, `pub`); without one it runs the adaptor.
 
+#[cfg(feature = "jetstream")]
+#[path = "../jetstream.rs"]
+#[allow(dead_code)]
+mod jetstream;
+
 use clap::{CommandFactory, Parser, Subcommand};
 use std::ffi::OsString;
 use std::net::ToSocketAddrs;
@@ -36,8 +41,9 @@ struct Cli {
     /// Endpoint where nginx workers' publishers connect (XSUB, bound).
     #[arg(short = 'b', long = "bind", value_name = "ENDPOINT", default_value = proxy::DEFAULT_LISTEN, value_parser = parse_bind_endpoint)]
     listen: String,
-    /// Endpoint where consumers subscribe (XPUB, bound). Use tcp://0.0.0.0:6001 to expose it on every interface.
-    #[arg(short = 'p', long = "publish", value_name = "ENDPOINT", default_value = proxy::DEFAULT_PUBLISH, value_parser = parse_bind_endpoint)]
+    /// Endpoint where consumers subscribe (XPUB, bound). Use tcp://0.0.0.0:6001 to expose it on every interface;
+    /// `none`: no ZeroMQ publish side (records go to JetStream only; needs --jetstream).
+    #[arg(short = 'p', long = "publish", value_name = "ENDPOINT", default_value = proxy::DEFAULT_PUBLISH, value_parser = parse_publish_endpoint)]
     publish: String,
     /// Reverse channel: endpoint a SUB connects to (bound with -r); enables the channel.
     #[arg(short = 'l', long = "reverse-listen", value_name = "ENDPOINT", value_parser = parse_endpoint)]
@@ -118,6 +124,18 @@ struct Cli {
     /// Admit tcp peers only from this address or CIDR (repeatable; IPv4 and IPv6).
     #[arg(long = "allow", value_name = "CIDR", value_parser = parse_allow)]
     allow: Vec<ipnet::IpNet>,
+    #[cfg(feature = "jetstream")]
+    #[command(flatten)]
+    jetstream: jetstream::JetStreamArgs,
+}
+
+/// A bind endpoint, or `none` (no publish side).
+fn parse_publish_endpoint(s: &str) -> Result<String, String> {
+    if s == proxy::PUBLISH_NONE {
+        Ok(s.to_string())
+    } else {
+        parse_bind_endpoint(s)
+    }
 }
 
 /// Subcommands: tools beside the adaptor (`zmq-adaptor <COMMAND> --help`).
@@ -439,8 +457,38 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|| adaptor::DEFAULT_REVERSE_PUSH.into()),
             test: cli.reverse_test,
         });
+    #[cfg(feature = "jetstream")]
+    let sink = match cli.jetstream.options() {
+        Some(o) => {
+            let what = format!("{} on {} (stream {})", o.subject, o.url, o.stream_name());
+            match jetstream::JetStreamSink::start(o) {
+                Ok(s) => {
+                    println!("zmq-adaptor: jetstream: publishing {what}");
+                    Some(std::sync::Arc::new(s))
+                }
+                Err(e) => {
+                    eprintln!("zmq-adaptor: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        None => None,
+    };
+    #[cfg(not(feature = "jetstream"))]
+    let sink: Option<std::sync::Arc<NoSink>> = None;
+    if cli.publish == proxy::PUBLISH_NONE && sink.is_none() {
+        eprintln!("zmq-adaptor: -p none needs --jetstream (records would go nowhere)");
+        return ExitCode::from(2);
+    }
+    let durable = sink.clone().map(|s| {
+        zmq_adaptor::durable::DurableHandle(
+            s as std::sync::Arc<dyn zmq_adaptor::durable::DurableSink>,
+        )
+    });
+    let drain = Duration::from_secs_f64(cli.drain_timeout);
     let opts = Options {
         proxy: ProxyConfig {
+            durable,
             listen: cli.listen,
             publish: cli.publish,
             listen_hwm: cli.listen_hwm,
@@ -448,7 +496,7 @@ fn main() -> ExitCode {
             ipc_mode: Some(ipc_mode),
             ipc_group,
             security,
-            drain_timeout: Duration::from_secs_f64(cli.drain_timeout),
+            drain_timeout: drain,
             backlog_records: cli.backlog_records.max(1),
             backlog_bytes: cli.backlog_bytes.max(1),
             max_message: cli.max_message_bytes.max(1024),
@@ -497,12 +545,45 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    match adaptor::run(&opts, rx) {
+    let r = adaptor::run(&opts, rx);
+    drop(opts);
+    if let Some(s) = sink {
+        use zmq_adaptor::durable::DurableSink;
+        let rep = s.shutdown(drain.max(Duration::from_secs(1)));
+        println!(
+            "zmq-adaptor: jetstream: stopped: acked={} spooled={} lost={}",
+            rep.acked, rep.spooled, rep.lost
+        );
+    }
+    match r {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("zmq-adaptor: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// Stands in for the sink type when the binary is built without JetStream.
+#[cfg(not(feature = "jetstream"))]
+struct NoSink;
+
+#[cfg(not(feature = "jetstream"))]
+impl zmq_adaptor::durable::DurableSink for NoSink {
+    fn offer(
+        &self,
+        rec: zmq_adaptor::durable::DurableRecord,
+    ) -> Result<(), zmq_adaptor::durable::Refused> {
+        Err(zmq_adaptor::durable::Refused {
+            reason: zmq_adaptor::durable::RefuseReason::Closed,
+            record: rec,
+        })
+    }
+    fn stats(&self) -> std::sync::Arc<zmq_adaptor::durable::SinkStats> {
+        Default::default()
+    }
+    fn shutdown(&self, _: Duration) -> zmq_adaptor::durable::ShutdownReport {
+        Default::default()
     }
 }
 
