@@ -322,8 +322,15 @@ impl Spool {
             .truncate(false)
             .write(true)
             .open(opts.dir.join("lock"))?;
+        // A previous owner in this process may still be tearing down: give it up to
+        // 2 s; a live owner elsewhere keeps the lock and is reported.
+        let waited = std::time::Instant::now();
         // SAFETY: flock on a valid, open descriptor owned by `lock`.
-        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        while unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            if waited.elapsed() < Duration::from_secs(2) {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
             return Err(io::Error::new(
                 io::ErrorKind::WouldBlock,
                 format!("spool {} is in use by another process", opts.dir.display()),
