@@ -179,7 +179,7 @@ typedef struct zmq_adaptor_proxy_config {
   const char *publish;
   // Receive HWM of the listen side in messages (default 1000000).
   uint32_t listen_hwm;
-  // Send HWM per consumer in messages (default 1000000).
+  // Send HWM per consumer in messages (default 1000; the backlog holds the rest).
   uint32_t publish_hwm;
   // Mode for bound IPC socket files, e.g. 0660 (0 = leave as created).
   uint32_t ipc_mode;

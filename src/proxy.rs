@@ -128,7 +128,7 @@ impl Default for ProxyConfig {
             listen: DEFAULT_LISTEN.into(),
             publish: DEFAULT_PUBLISH.into(),
             listen_hwm: 1_000_000,
-            publish_hwm: 1_000_000,
+            publish_hwm: 1000,
             ipc_mode: None,
             ipc_group: None,
             linger: Duration::from_millis(1000),

@@ -81,8 +81,10 @@ struct Cli {
     /// Receive high-water mark of the listen side, in messages.
     #[arg(long, value_name = "N", default_value_t = 1_000_000, value_parser = clap::value_parser!(i32).range(0..))]
     listen_hwm: i32,
-    /// Send high-water mark per consumer on the publish side, in messages.
-    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = clap::value_parser!(i32).range(0..))]
+    /// Send high-water mark per consumer on the publish side, in messages (small: the
+    /// backlog holds the rest, counted; what sits in a consumer's queue when the
+    /// adaptor exits has only the socket linger to leave).
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(i32).range(0..))]
     publish_hwm: i32,
     /// Serve Prometheus metrics at http://HOST:PORT/metrics (off by default).
     #[arg(long, value_name = "HOST:PORT")]

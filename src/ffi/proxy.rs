@@ -26,7 +26,7 @@ pub struct zmq_adaptor_proxy_config {
     pub publish: *const c_char,
     /// Receive HWM of the listen side in messages (default 1000000).
     pub listen_hwm: u32,
-    /// Send HWM per consumer in messages (default 1000000).
+    /// Send HWM per consumer in messages (default 1000; the backlog holds the rest).
     pub publish_hwm: u32,
     /// Mode for bound IPC socket files, e.g. 0660 (0 = leave as created).
     pub ipc_mode: u32,
