@@ -71,10 +71,12 @@ sleep 2
 my ($got) = @_;
 my @served = count_access_log(qr{^GET /load});
 my $undelivered = 0;
+my $refused = 0;
 my $lines = 0;
 for (split /\n/, slurp(servroot() . "/logs/error.log")) {
-    next unless /zmq_logger: exit: .* undelivered=(\d+)/;
+    next unless /zmq_logger: exit: .* undelivered=(\d+) refused_queue_full=(\d+) refused_too_large=(\d+)/;
     $undelivered += $1;
+    $refused += $2 + $3;
     $lines++ if $1 > 0;
 }
 my %seen;
@@ -83,9 +85,10 @@ return "duplicates: $dups" if $dups;
 return "no worker reported undelivered records (the outage did not outlast the shutdown)"
     unless $undelivered > 0;
 return "nothing arrived after the adaptor came back" unless $lines < 4;
-return sprintf("received %d + undelivered %d != served %d (%d exit lines)",
-    scalar @$got, $undelivered, scalar @served, $lines)
-    unless @$got + $undelivered == @served;
+# A full queue refuses records (counted in the same exit line): counted drops too.
+return sprintf("received %d + undelivered %d + refused %d != served %d (%d exit lines)",
+    scalar @$got, $undelivered, $refused, scalar @served, $lines)
+    unless @$got + $undelivered + $refused == @served;
 return;
 --- error_log
 [error]

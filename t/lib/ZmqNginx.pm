@@ -572,15 +572,19 @@ sub run_steps {
             my @old = worker_pids($nginx_pid);
             ($reload_time, @reload_old_workers) = (time, @old);
             nginx_signal('reload');
-            # Wait until a worker that was not there before runs.
-            my $deadline = time + 15;
+            # Wait until a worker that was not there before runs (a loaded 2-core
+            # machine with wrk at full speed can delay the master).
+            my $deadline = time + 40;
             my %old = map { $_ => 1 } @old;
             while (time < $deadline) {
                 last if grep { !$old{$_} } worker_pids($nginx_pid);
                 sleep 0.05;
             }
             Test::More::ok((grep { !$old{$_} } worker_pids($nginx_pid)) > 0,
-                "$name - new workers after reload");
+                "$name - new workers after reload")
+                or Test::More::diag("children of the master: @{[worker_pids($nginx_pid)]}; "
+                    . "before: @old\nerror.log tail:\n"
+                    . join("\n", (lines_of("$SERVROOT/logs/error.log"))[-15 .. -1]));
         } elsif ($op eq 'old_workers_gone') {
             die "old_workers_gone needs a reload before it\n" unless defined $reload_time;
             my $deadline = $reload_time + $a[0];
