@@ -386,7 +386,7 @@ impl Proxy {
         }
         let acct = Arc::new(acct);
         let connections = acct.consumers.clone();
-        let monitors = watch_both(
+        let mut monitors = watch_both(
             &ctx,
             &frontend,
             &backend,
@@ -414,6 +414,17 @@ impl Proxy {
             Some((ep, c)) => {
                 let mut s = ctx.socket(zmq::XPUB)?;
                 secure(&mut s, ep, cfg, "publish-packed")?;
+                // Watched like the other sides, before binding: refused handshakes
+                // are counted there too.
+                if let Some(sink) = &events {
+                    monitors.push(monitor::watch(
+                        &ctx,
+                        &s,
+                        "publish-packed",
+                        sink.clone(),
+                        None,
+                    )?);
+                }
                 s.set_linger(cfg.linger.as_millis() as i32)?;
                 s.set_sndhwm(cfg.publish_hwm)?;
                 let bound = bind(&s, ep, &mut locks)?;
