@@ -11,19 +11,9 @@ use std::time::{Duration, Instant};
 
 const LOGGEN: &str = env!("CARGO_BIN_EXE_zmq-loggen");
 
-fn free_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
-}
-
 /// `GET /metrics`, parsed into (series, value) pairs.
 fn scrape(addr: &str) -> Vec<(String, f64)> {
-    use std::io::Write;
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(s, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
-    let mut body = String::new();
-    s.read_to_string(&mut body).unwrap();
+    let body = get_metrics(addr);
     assert!(
         body.starts_with("HTTP/1.") && body.contains(" 200 "),
         "{body}"

@@ -104,9 +104,7 @@ fn a_lagging_consumer_delays_the_stream_and_loses_nothing() {
     let dir = tempdir();
     let listen = ipc(dir.path(), "listen");
     let publish = free_tcp();
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let maddr = l.local_addr().unwrap().to_string();
-    drop(l);
+    let maddr = free_addr();
     let mut a = start_adaptor(&[
         "-b",
         &listen,
@@ -161,10 +159,7 @@ fn a_lagging_consumer_delays_the_stream_and_loses_nothing() {
         let n: usize = String::from_utf8_lossy(&res.stdout).trim().parse().unwrap();
         assert_eq!(n, 10_000, "each consumer gets everything");
     }
-    let mut s = std::net::TcpStream::connect(&maddr).unwrap();
-    std::io::Write::write_all(&mut s, b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
-    let mut m = String::new();
-    s.read_to_string(&mut m).unwrap();
+    let m = get_metrics(&maddr);
     let stall: f64 = m
         .lines()
         .find_map(|l| l.strip_prefix("zmq_adaptor_publish_stall_seconds_total "))

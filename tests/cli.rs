@@ -187,15 +187,9 @@ fn publish_once(endpoint: &str) -> (Option<i32>, String) {
     run_pub(endpoint, &["--wait", "0.5"], b"from-pub\n")
 }
 
-/// `GET /metrics` over a plain TCP connection; the response body.
+/// `GET /metrics` over a plain TCP connection; the response.
 fn scrape(addr: &str) -> String {
-    use std::net::TcpStream;
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
+    common::adaptor::get_metrics(addr)
 }
 
 #[test]

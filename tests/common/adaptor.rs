@@ -95,3 +95,21 @@ pub fn records(got: &[Vec<Vec<u8>>]) -> Vec<Vec<u8>> {
         .filter(|r| r.as_slice() != b"probe")
         .collect()
 }
+
+/// A free `127.0.0.1:PORT` for an HTTP listener (`--metrics`).
+pub fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+/// `GET /metrics` over a plain TCP connection: the whole response (status, headers,
+/// body).
+pub fn get_metrics(addr: &str) -> String {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
