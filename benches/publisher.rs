@@ -606,40 +606,73 @@ fn consumer(a: &[String]) {
         PathBuf::from(&a[2]),
         PathBuf::from(&a[3]),
     );
+    // `packed`: a consumer of the packed stream (`--publish-packed`), one batch per
+    // message, decoded with `zmq_adaptor::packed::decode`.
+    let packed = a.get(4).map(String::as_str) == Some("packed");
     let ctx = zmq::Context::new();
     let s = ctx.socket(zmq::SUB).expect("SUB");
     s.set_rcvhwm(1_000_000).expect("rcvhwm");
     s.set_linger(0).expect("linger");
-    s.set_subscribe(b"").expect("subscribe");
+    s.set_subscribe(if packed {
+        &zmq_adaptor::packed::SIGNATURE[..]
+    } else {
+        b""
+    })
+    .expect("subscribe");
     s.connect(endpoint).expect("connect");
     let mut buf = vec![0u8; 4096];
     let mut lat: Vec<f64> = Vec::with_capacity(n as usize);
     let (mut count, mut warm, mut bad) = (0u64, 0u64, 0u64);
     let started = Instant::now();
     let mut last = Instant::now();
+    let mut bad_msgs = 0u64;
+    let mut on_record = |rec: &[u8], now: u64, count: &mut u64| {
+        if rec.len() == PIPE_SIZE {
+            match get_stamp(rec) {
+                Some(t) => lat.push(now.saturating_sub(t) as f64 / 1e3),
+                None => bad += 1,
+            }
+            *count += 1;
+            if *count == n {
+                let _ = std::fs::write(&done, b"done");
+            }
+        } else {
+            if warm == 0 {
+                let _ = std::fs::write(&ready, b"ready");
+            }
+            warm += 1;
+        }
+    };
     while count < n {
         let idle = if count == 0 { 40 } else { 3 };
         if last.elapsed() > Duration::from_secs(idle) || started.elapsed().as_secs() > 120 {
             break;
         }
-        match s.recv_into(&mut buf, zmq::DONTWAIT) {
-            Ok(len) if len == PIPE_SIZE => {
-                let now = mono_ns();
-                match get_stamp(&buf[..len]) {
-                    Some(t) => lat.push(now.saturating_sub(t) as f64 / 1e3),
-                    None => bad += 1,
+        if packed {
+            match s.recv_multipart(zmq::DONTWAIT) {
+                Ok(frames) if frames.len() == 2 => {
+                    let now = mono_ns();
+                    match zmq_adaptor::packed::decode(&frames[0], &frames[1]) {
+                        Ok((_, recs)) => {
+                            for (_, r) in &recs {
+                                on_record(r, now, &mut count);
+                            }
+                        }
+                        Err(_) => bad_msgs += 1,
+                    }
+                    last = Instant::now();
                 }
-                count += 1;
-                if count == n {
-                    let _ = std::fs::write(&done, b"done");
+                Ok(_) => bad_msgs += 1,
+                Err(zmq::Error::EAGAIN) => {
+                    let _ = s.poll(zmq::POLLIN, 10);
                 }
-                last = Instant::now();
+                Err(e) => panic!("consumer recv: {e}"),
             }
-            Ok(_) => {
-                if warm == 0 {
-                    let _ = std::fs::write(&ready, b"ready");
-                }
-                warm += 1;
+            continue;
+        }
+        match s.recv_into(&mut buf, zmq::DONTWAIT) {
+            Ok(len) => {
+                on_record(&buf[..len.min(buf.len())], mono_ns(), &mut count);
                 last = Instant::now();
             }
             Err(zmq::Error::EAGAIN) => {
@@ -658,7 +691,7 @@ fn consumer(a: &[String]) {
         &[
             ("count", count.to_string()),
             ("warmup", warm.to_string()),
-            ("bad", bad.to_string()),
+            ("bad", (bad + bad_msgs).to_string()),
             ("p50_us", format!("{:.0}", percentile(&lat, 0.5))),
             ("p90_us", format!("{:.0}", percentile(&lat, 0.9))),
             ("p99_us", format!("{:.0}", percentile(&lat, 0.99))),
@@ -1206,7 +1239,13 @@ fn pipeline_run(
         dir.join(format!("{tag}.done")),
     );
     let hwm = "1000000".to_string();
-    let mut cmd = if mode == "lib" {
+    // `packed`: the consumer takes the packed stream; the regular one has no consumer.
+    let consume = if mode == "packed" {
+        format!("tcp://127.0.0.1:{}", free_tcp_port())
+    } else {
+        publish.clone()
+    };
+    let mut cmd = if mode == "lib" || mode == "packed" {
         let mut c = std::process::Command::new(adaptor_bin());
         c.args(["-b", &listen, "-p", &publish, "--stats-interval", "0"])
             .args([
@@ -1217,6 +1256,9 @@ fn pipeline_run(
                 "--ipc-mode",
                 "0666",
             ]);
+        if mode == "packed" {
+            c.args(["--publish-packed", &consume]);
+        }
         c
     } else {
         let mut c = std::process::Command::new(baseline);
@@ -1235,15 +1277,16 @@ fn pipeline_run(
     std::thread::sleep(Duration::from_millis(100));
     let cons = spawn_self(&[
         "--consumer".into(),
-        publish,
+        consume,
         n.to_string(),
         ready.display().to_string(),
         done.display().to_string(),
+        if mode == "packed" { "packed" } else { "single" }.into(),
     ]);
     let prod = spawn_self(&[
         "--scenario".into(),
         "pipeline".into(),
-        mode.into(),
+        if mode == "packed" { "lib" } else { mode }.into(),
         listen,
         rate.to_string(),
         secs.to_string(),
@@ -1278,6 +1321,7 @@ fn pipeline_section(dir: &Path, baseline: &Path, rate: u64, secs: u64, runs: u64
             "(4) pipeline: {rate} records/s of {PIPE_SIZE} B for {secs} s, {runs} interleaved runs"
         );
         println!("    library: log() -> drainer -> ipc -> zmq-adaptor (binary) -> tcp -> SUB");
+        println!("    packed: the same, the SUB on --publish-packed (one message per batch)");
         println!(
             "    reference: PUB zmq_send per record -> ipc -> C zmq_proxy XSUB/XPUB -> tcp -> SUB"
         );
@@ -1289,13 +1333,13 @@ fn pipeline_section(dir: &Path, baseline: &Path, rate: u64, secs: u64, runs: u64
             none_secs(secs)
         );
         println!("    direct = time in log()/zmq_send + the producer's other threads (drainer, libzmq I/O)");
-        println!("    target: (producer + proxy) library <= 0.4x reference");
+        println!("    target: (producer + proxy) library <= 0.4x reference, packed <= 0.15x");
     } else {
         println!("    delivery latency at {rate} records/s for {secs} s (stamp in the record -> consumer);");
         println!("    target: batching adds <= batch_interval (10 ms)");
     }
     println!(
-        "    {:<5} {:>3} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7}",
+        "    {:<6} {:>3} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7}",
         "mode",
         "run",
         "received",
@@ -1311,9 +1355,9 @@ fn pipeline_section(dir: &Path, baseline: &Path, rate: u64, secs: u64, runs: u64
         "max ms"
     );
     let modes: &[&str] = if cpu {
-        &["lib", "pub", "none"]
+        &["lib", "packed", "pub", "none"]
     } else {
-        &["lib", "pub"]
+        &["lib", "packed", "pub"]
     };
     let mut all: Vec<HashMap<&str, (Kv, Kv)>> = Vec::new();
     for r in 0..runs {
@@ -1324,7 +1368,7 @@ fn pipeline_section(dir: &Path, baseline: &Path, rate: u64, secs: u64, runs: u64
                 Some(x) => {
                     got.insert(mode, x);
                 }
-                None => println!("    {mode:<5} {:>3} failed", r + 1),
+                None => println!("    {mode:<6} {:>3} failed", r + 1),
             }
         }
         all.push(got);
@@ -1343,6 +1387,7 @@ fn pipeline_section(dir: &Path, baseline: &Path, rate: u64, secs: u64, runs: u64
     type Series = [Vec<f64>; 5];
     let mut per: HashMap<&str, Series> = HashMap::new();
     let (mut ratio_net, mut ratio_direct) = (Vec::new(), Vec::new());
+    let (mut packed_net, mut packed_direct) = (Vec::new(), Vec::new());
     for (r, got) in all.iter().enumerate() {
         let mut tot: HashMap<&str, (f64, f64)> = HashMap::new();
         for &mode in modes {
@@ -1366,7 +1411,7 @@ fn pipeline_section(dir: &Path, baseline: &Path, rate: u64, secs: u64, runs: u64
             let proxy = num(p, "proxy_cpu_us") / recs;
             let lat = |k: &str| num(c, k) / 1e3;
             println!(
-                "    {:<5} {:>3} {:>8} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>7.2} {:>7.2} {:>7.2} {:>7.2}",
+                "    {:<6} {:>3} {:>8} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>7.2} {:>7.2} {:>7.2} {:>7.2}",
                 mode,
                 r + 1,
                 c.get("count").map_or("-", String::as_str),
@@ -1402,16 +1447,20 @@ fn pipeline_section(dir: &Path, baseline: &Path, rate: u64, secs: u64, runs: u64
             ratio_net.push(l.0 / p.0);
             ratio_direct.push(l.1 / p.1);
         }
+        if let (Some(l), Some(p)) = (tot.get("packed"), tot.get("pub")) {
+            packed_net.push(l.0 / p.0);
+            packed_direct.push(l.1 / p.1);
+        }
     }
     if cpu {
         println!("    pacing loop alone: {pacing:.3} µs/record (median of the none runs)");
     }
-    for mode in ["lib", "pub"] {
+    for mode in ["lib", "packed", "pub"] {
         let Some(e) = per.get_mut(mode) else { continue };
-        let label = if mode == "lib" {
-            "library"
-        } else {
-            "reference"
+        let label = match mode {
+            "lib" => "library",
+            "packed" => "packed",
+            _ => "reference",
         };
         let r: Vec<String> = e.iter().map(|v| range(v, 2)).collect();
         if cpu {
@@ -1441,14 +1490,24 @@ fn pipeline_section(dir: &Path, baseline: &Path, rate: u64, secs: u64, runs: u64
             median(&mut ratio_direct)
         );
     }
+    if cpu && !packed_net.is_empty() {
+        let (rn, rd) = (range(&packed_net, 2), range(&packed_direct, 2));
+        println!(
+            "    packed / reference per run: {:.2}x net ({rn}), {:.2}x direct ({rd}) (target <= 0.15x)",
+            median(&mut packed_net),
+            median(&mut packed_direct)
+        );
+    }
     if !cpu {
         let med = |m: &str, i: usize| per.get(m).map_or(f64::NAN, |e| median(&mut e[i].clone()));
-        println!(
-            "    added by the library: p50 {:+.2} ms, p90 {:+.2} ms, p99 {:+.2} ms (target <= 10 ms)",
-            med("lib", 2) - med("pub", 2),
-            med("lib", 3) - med("pub", 3),
-            med("lib", 4) - med("pub", 4)
-        );
+        for (m, label) in [("lib", "library"), ("packed", "packed stream")] {
+            println!(
+                "    added by the {label}: p50 {:+.2} ms, p90 {:+.2} ms, p99 {:+.2} ms (target <= 10 ms)",
+                med(m, 2) - med("pub", 2),
+                med(m, 3) - med("pub", 3),
+                med(m, 4) - med("pub", 4)
+            );
+        }
     }
     println!();
 }

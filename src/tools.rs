@@ -22,6 +22,36 @@ pub struct TailOptions {
     pub count: Option<u64>,
     /// CURVE client keys, for an adaptor whose publish side requires CURVE.
     pub curve: Option<ClientKeys>,
+    /// Read a packed stream (`--publish-packed`): one batch per message, decoded
+    /// with [`crate::packed::decode`]; `topic` then filters the decoded records.
+    pub packed: bool,
+}
+
+/// Whether a record (`[record]` or `[topic, record]`) passes a subscription prefix
+/// the way a SUB socket would filter it: on its first frame.
+fn matches(parts: &[Vec<u8>], prefix: &[u8]) -> bool {
+    parts.first().is_some_and(|f| f.starts_with(prefix))
+}
+
+/// The records of one received message: the message itself on the regular stream,
+/// the batch's records on a packed one (`[record]`, or `[topic, record]` when the
+/// record has a topic). A packed message that does not decode is an error.
+fn records_of(parts: Vec<Vec<u8>>, opts: &TailOptions) -> Result<Vec<Vec<Vec<u8>>>, String> {
+    if !opts.packed {
+        return Ok(vec![parts]);
+    }
+    let [sig, frame] = parts.as_slice() else {
+        return Err(format!(
+            "packed stream: a message of {} frames",
+            parts.len()
+        ));
+    };
+    let (_, recs) = crate::packed::decode(sig, frame).map_err(|e| format!("packed stream: {e}"))?;
+    Ok(recs
+        .into_iter()
+        .map(|(t, r)| if t.is_empty() { vec![r] } else { vec![t, r] })
+        .filter(|p| matches(p, &opts.topic))
+        .collect())
 }
 
 /// One received message as a line of `tail` output (without the newline).
@@ -68,7 +98,13 @@ pub fn tail(opts: &TailOptions, out: &mut dyn Write, stop: &AtomicBool) -> Resul
     let sock = ctx.socket(zmq::SUB).map_err(|e| e.to_string())?;
     sock.set_linger(0).map_err(|e| e.to_string())?;
     sock.set_rcvhwm(0).map_err(|e| e.to_string())?;
-    sock.set_subscribe(&opts.topic).map_err(|e| e.to_string())?;
+    let subscription: &[u8] = if opts.packed {
+        &crate::packed::SIGNATURE
+    } else {
+        &opts.topic
+    };
+    sock.set_subscribe(subscription)
+        .map_err(|e| e.to_string())?;
     if let Some(k) = &opts.curve {
         apply_client(&sock, k).map_err(|e| e.to_string())?;
     }
@@ -88,10 +124,15 @@ pub fn tail(opts: &TailOptions, out: &mut dyn Write, stop: &AtomicBool) -> Resul
                 Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => break,
                 Err(e) => return Err(e.to_string()),
             };
-            if writeln!(out, "{}", tail_line(&parts, opts.json)).is_err() {
-                return Ok(n);
+            for rec in records_of(parts, opts)? {
+                if opts.count.is_some_and(|c| n >= c) {
+                    break;
+                }
+                if writeln!(out, "{}", tail_line(&rec, opts.json)).is_err() {
+                    return Ok(n);
+                }
+                n += 1;
             }
-            n += 1;
         }
         if out.flush().is_err() {
             return Ok(n);

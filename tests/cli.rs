@@ -2,17 +2,13 @@
 //! `pub` → a real adaptor → `tail`, and `--config FILE` driving a real adaptor.
 
 mod common;
+use common::adaptor::{free_addr, free_tcp, get_metrics};
 use common::*;
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const ADAPTOR: &str = env!("CARGO_BIN_EXE_zmq-adaptor");
-
-fn free_tcp() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    format!("tcp://127.0.0.1:{}", l.local_addr().unwrap().port())
-}
 
 fn spawn(args: &[&str]) -> Proc {
     Proc(
@@ -126,6 +122,84 @@ fn tail_json_and_topic_filter() {
     assert_eq!(a.term(Duration::from_secs(5)), Some(0));
 }
 
+/// The value of an unlabelled series in a `/metrics` response.
+fn series(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[test]
+fn tail_packed_decodes_batches_and_filters_records_by_topic() {
+    let dir = tempdir();
+    let listen = ipc(dir.path(), "listen");
+    let (publish, packed, metrics) = (free_tcp(), free_tcp(), free_addr());
+    let mut a = spawn(&[
+        "-b",
+        &listen,
+        "-p",
+        &publish,
+        "--publish-packed",
+        &packed,
+        "--packed-compression",
+        "lz4",
+        "--metrics",
+        &metrics,
+        "--stats-interval",
+        "0",
+    ]);
+    let tail = spawn(&[
+        "tail", "--packed", &packed, "--topic", "billing", "--count", "30",
+    ]);
+    // Packed consumers get what arrives while they are subscribed: publish topic-less
+    // warm-up records until one went out on the packed stream.
+    let start = Instant::now();
+    loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "tail never subscribed"
+        );
+        let (code, err) = run_pub(&listen, &[], b"warm-up\n");
+        assert_eq!(code, Some(0), "{err}");
+        std::thread::sleep(Duration::from_millis(100));
+        let m = scrape(&metrics);
+        if series(&m, "zmq_adaptor_packed_records_total").unwrap_or(0.0) > 0.0 {
+            break;
+        }
+    }
+    let other: String = (0..20).map(|i| format!("other-{i}\n")).collect();
+    let (code, err) = run_pub(&listen, &[], other.as_bytes());
+    assert_eq!(code, Some(0), "{err}");
+    let mut bills = String::new();
+    let mut want = Vec::new();
+    for i in 0..30 {
+        bills.push_str(&format!("bill-{i} {{\"units\":{i}}}\n"));
+        want.push(format!("bill-{i} {{\"units\":{i}}}"));
+    }
+    let (code, err) = run_pub(&listen, &["--topic", "billing.v1"], bills.as_bytes());
+    assert_eq!(code, Some(0), "{err}");
+    let (code, out, err) = finish(tail, Duration::from_secs(20));
+    assert_eq!(
+        code,
+        Some(0),
+        "tail --packed exits after --count records: {err}"
+    );
+    assert_eq!(out.lines().collect::<Vec<_>>(), want);
+    // A malformed packed message: a clear error and exit 1, not a hang or a panic.
+    let ctx = zmq::Context::new();
+    let x = ctx.socket(zmq::XPUB).unwrap();
+    let rogue = free_tcp();
+    x.bind(&rogue).unwrap();
+    let bad = spawn(&["tail", "--packed", &rogue]);
+    assert_eq!(x.poll(zmq::POLLIN, 10_000).unwrap(), 1, "tail subscribes");
+    assert_eq!(x.recv_bytes(0).unwrap(), b"\x01\xffZAK\x01");
+    x.send_multipart([&zmq_adaptor::packed::SIGNATURE[..], b"\x00short"], 0)
+        .unwrap();
+    let (code, _, err) = finish(bad, Duration::from_secs(10));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("packed stream: malformed"), "{err}");
+    assert_eq!(a.term(Duration::from_secs(5)), Some(0));
+}
+
 #[test]
 fn pub_without_a_peer_fails_clearly() {
     let dir = tempdir();
@@ -189,7 +263,7 @@ fn publish_once(endpoint: &str) -> (Option<i32>, String) {
 
 /// `GET /metrics` over a plain TCP connection; the response.
 fn scrape(addr: &str) -> String {
-    common::adaptor::get_metrics(addr)
+    get_metrics(addr)
 }
 
 #[test]

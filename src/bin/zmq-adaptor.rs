@@ -243,6 +243,10 @@ struct TailArgs {
     /// Exit after N records.
     #[arg(long, value_name = "N")]
     count: Option<u64>,
+    /// ENDPOINT is a packed stream (--publish-packed): decode its batches and print
+    /// each record; --topic then filters the decoded records.
+    #[arg(long)]
+    packed: bool,
     #[command(flatten)]
     curve: CurveClientArgs,
 }
@@ -330,6 +334,7 @@ fn run_tool(tool: Command) -> ExitCode {
                     json: t.json,
                     count: t.count,
                     curve,
+                    packed: t.packed,
                 },
                 &mut std::io::stdout().lock(),
                 &stop,
