@@ -33,7 +33,10 @@
 #
 # Usage: scripts/bench_nginx.sh        (after make build; about 55 s)
 # Environment: BENCH_SECONDS (per segment, default 1), BENCH_ROUNDS (default 4),
-#   BENCH_BATCH_US (drainer batch interval, default 10000), BENCH_CONNECTIONS
+#   BENCH_BATCH_US (drainer batch interval, default 10000), BENCH_CONSUMER (single:
+#   the subscriber takes the regular stream, one message per record, the default;
+#   packed: it takes the packed stream, zmq-adaptor --publish-packed, one message per
+#   batch, and nothing subscribes to the regular one), BENCH_CONNECTIONS
 #   (default 8), BENCH_THREADS (wrk threads, default 1), NGINX,
 #   PYTHON (default /usr/bin/python3), NGINX_LOAD_MODULES (see scripts/demo.sh),
 #   BENCH_KEEP=1 keeps the temp dir, BENCH_LUA=1 then runs the LuaJIT micro-benchmark
@@ -53,11 +56,13 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 PEER_LIB="$ROOT/../shared/peers/lua-resty-logger-socket/lib"
 CASES=(empty usage usage_w access socket)
+CONSUMER=${BENCH_CONSUMER:-single}
 
 die() { echo "bench: $*" >&2; exit 1; }
 
 [[ "$SEG" =~ ^[0-9]+$ && "$SEG" -ge 1 && "$SEG" -le 60 ]] || die "BENCH_SECONDS must be 1..60"
 [[ "$ROUNDS" =~ ^[0-9]+$ && "$ROUNDS" -ge 1 && "$ROUNDS" -le 20 ]] || die "BENCH_ROUNDS must be 1..20"
+[[ "$CONSUMER" == single || "$CONSUMER" == packed ]] || die "BENCH_CONSUMER must be single or packed"
 [ -x "$REL/zmq-adaptor" ] || die "$REL/zmq-adaptor missing: run make build"
 [ -e "$REL/libzmq_adaptor.so" ] || die "$REL/libzmq_adaptor.so missing: run make build"
 [ -e "$REL/zmq_logger.so" ] || die "$REL/zmq_logger.so missing: run make build"
@@ -89,6 +94,11 @@ PORT=$(free_port "$PYTHON")
 SINK_PORT=$(free_port "$PYTHON")
 LISTEN="ipc://$TMP/listen"
 PUBLISH="ipc://$TMP/publish"
+PACKED="ipc://$TMP/packed"
+ADAPTOR_ARGS=() SUB_ENDPOINT=$PUBLISH SUB_ARGS=()
+if [ "$CONSUMER" = packed ]; then
+    ADAPTOR_ARGS=(--publish-packed "$PACKED") SUB_ENDPOINT=$PACKED SUB_ARGS=(--packed)
+fi
 
 NGINX_LOAD_MODULES=$(default_load_modules)
 LOAD_LINES=
@@ -307,8 +317,8 @@ wait_file() { # path pid name
 }
 
 echo "starting zmq-adaptor, subscriber, sink, nginx" >&2
-"$REL/zmq-adaptor" -b "$LISTEN" -p "$PUBLISH" --ipc-mode 0666 --stats-interval 0 \
-    >"$TMP/adaptor.log" 2>&1 &
+"$REL/zmq-adaptor" -b "$LISTEN" -p "$PUBLISH" "${ADAPTOR_ARGS[@]}" --ipc-mode 0666 \
+    --stats-interval 0 >"$TMP/adaptor.log" 2>&1 &
 ADAPTOR_PID=$!
 for ((i = 0; i < 200; i++)); do
     [ -S "$TMP/listen" ] && [ -S "$TMP/publish" ] && break
@@ -317,8 +327,8 @@ for ((i = 0; i < 200; i++)); do
 done
 [ -S "$TMP/listen" ] || die "zmq-adaptor did not bind within 10 s"
 
-"$PYTHON" "$ROOT/scripts/sub.py" "$PUBLISH" --probe "$LISTEN" --ready "$TMP/sub.ready" \
-    --count-only --timeout 600 --out "$TMP/sub.count" 2>>"$TMP/sub.err" &
+"$PYTHON" "$ROOT/scripts/sub.py" "$SUB_ENDPOINT" "${SUB_ARGS[@]}" --probe "$LISTEN" \
+    --ready "$TMP/sub.ready" --count-only --timeout 600 --out "$TMP/sub.count" 2>>"$TMP/sub.err" &
 SUB_PID=$!
 wait_file "$TMP/sub.ready" "$SUB_PID" subscriber
 "$PYTHON" "$TMP/sink.py" "$SINK_PORT" "$TMP/sink.count" 2>>"$TMP/sink.err" &
@@ -398,6 +408,7 @@ errors=$(grep -c '\[error\]\|\[alert\]\|\[crit\]' "$TMP/nginx/logs/error.log" ||
 
 echo
 echo "nginx 2 workers, wrk -t$THREADS -c$CONNS, ${SEG}s per segment, $ROUNDS rounds interleaved;"
+echo "consumer of the usage records: $CONSUMER ($([ "$CONSUMER" = packed ] && echo "packed stream, a message per batch" || echo "regular stream, a message per record"))"
 echo "CPU in microseconds per request (schedstat)"
 printf '%-5s %-7s %8s %8s %8s %8s %8s %8s %8s\n' round case requests req/s worker drainer zmq-bg adaptor node
 for r in "${RESULTS[@]}"; do
@@ -453,8 +464,8 @@ if [ "${BENCH_LUA:-}" = 1 ]; then
     echo "LuaJIT micro-benchmark (scripts/bench_lua.lua, records delivered to the adaptor):"
     # The adaptor forwards only while a consumer is subscribed: keep one attached.
     rm -f "$TMP/sub.ready"
-    "$PYTHON" "$ROOT/scripts/sub.py" "$PUBLISH" --probe "$LISTEN" --ready "$TMP/sub.ready" \
-        --count-only --timeout 300 --out "$TMP/sub.count" 2>>"$TMP/sub.err" &
+    "$PYTHON" "$ROOT/scripts/sub.py" "$SUB_ENDPOINT" "${SUB_ARGS[@]}" --probe "$LISTEN" \
+        --ready "$TMP/sub.ready" --count-only --timeout 300 --out "$TMP/sub.count" 2>>"$TMP/sub.err" &
     SUB_PID=$!
     wait_file "$TMP/sub.ready" "$SUB_PID" subscriber
     timeout 300 luajit "$ROOT/scripts/bench_lua.lua" "$LISTEN"

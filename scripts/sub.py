@@ -14,6 +14,10 @@ Exit status: 0 when --count was given and reached (and no more than --count arri
 during --extra-wait), or when no --count was given; 1 when fewer than --count arrived
 before the timeout; 3 when more than --count arrived; 2 on bad usage.
 
+With --packed the endpoint is an adaptor's packed stream (--publish-packed): each
+message is a batch, decoded here (compression none or zstd) into its records, which
+are then printed, counted and filtered by --topic like messages of the regular stream.
+
 Examples:
   sub.py tcp://127.0.0.1:6001                       # print for 10 s
   sub.py ipc:///tmp/pub --topic usage. --count 5    # first 5 usage.* messages
@@ -21,8 +25,10 @@ Examples:
 """
 
 import argparse
+import collections
 import os
 import signal
+import struct
 import sys
 import time
 
@@ -71,6 +77,64 @@ def probe(ctx, sock, listen_endpoint, deadline, pending):
         pub.close()
 
 
+PACKED_SIGNATURE = b"\xffZAK\x01"
+
+
+def packed_records(frames):
+    """The records of one packed-stream message as lists of frames ([record] or
+    [topic, record]); layout in src/wire.rs and src/packed.rs."""
+    if len(frames) != 2 or frames[0] != PACKED_SIGNATURE or not frames[1]:
+        raise ValueError("not a packed message")
+    kind, body = frames[1][0], frames[1][1:]
+    if kind == 1:
+        import zstandard  # apt install python3-zstandard
+        body = zstandard.ZstdDecompressor().decompress(body, max_output_size=256 << 20)
+    elif kind != 0:
+        raise ValueError("compression %d: use none or zstd" % kind)
+    count = struct.unpack_from("<I", body, 20)[0]
+    off, out = 32, []
+    for _ in range(count):
+        tlen, rlen = struct.unpack_from("<HI", body, off)
+        off += 6
+        topic, rec = body[off:off + tlen], body[off + tlen:off + tlen + rlen]
+        off += tlen + rlen
+        out.append([topic, rec] if tlen else [rec])
+    return out
+
+
+class PackedSocket:
+    """A SUB on a packed stream that hands out records like a regular SUB hands out
+    messages (recv_multipart, poll), filtered by the subscribed prefixes."""
+
+    def __init__(self, sock):
+        self.sock, self.prefixes, self.queue = sock, [], collections.deque()
+        sock.setsockopt(zmq.SUBSCRIBE, PACKED_SIGNATURE)
+
+    def setsockopt(self, opt, value):
+        if opt == zmq.SUBSCRIBE:
+            self.prefixes.append(value)
+        else:
+            self.sock.setsockopt(opt, value)
+
+    def poll(self, timeout, flags=zmq.POLLIN):
+        return flags if self.queue else self.sock.poll(timeout, flags)
+
+    def recv_multipart(self, flags=0):
+        while not self.queue:
+            frames = self.sock.recv_multipart(flags)
+            try:
+                records = packed_records(frames)
+            except (ValueError, struct.error) as e:
+                sys.stderr.write("sub.py: skipped a malformed packed message: %s\n" % e)
+                continue
+            self.queue.extend(r for r in records
+                              if any(r[0].startswith(p) for p in self.prefixes))
+        return self.queue.popleft()
+
+    def __getattr__(self, name):  # connect, close, ...: the SUB's own
+        return getattr(self.sock, name)
+
+
 def escape(frame: bytes) -> bytes:
     return frame.replace(b"\\", b"\\\\").replace(b"\n", b"\\n")
 
@@ -104,6 +168,8 @@ def main() -> int:
                          "the adaptor forwards to this subscriber. Probes are not printed "
                          "or counted (by any sub.py)")
     ap.add_argument("--pid-file", default=None, help="write the process id here")
+    ap.add_argument("--packed", action="store_true",
+                    help="the endpoint is a packed stream (zmq-adaptor --publish-packed)")
     args = ap.parse_args()
 
     topic = args.topic if args.topic is not None else args.topic_pos
@@ -119,6 +185,8 @@ def main() -> int:
 
     ctx = zmq.Context()
     sock = ctx.socket(zmq.SUB)
+    if args.packed:
+        sock = PackedSocket(sock)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.RCVHWM, 0)
     for t in topics:
@@ -147,8 +215,6 @@ def main() -> int:
             f.write("ready\n")
         os.rename(args.ready + ".tmp", args.ready)
 
-    poller = zmq.Poller()
-    poller.register(sock, zmq.POLLIN)
     received = 0
     reached_at = None
     while not _stop:
@@ -159,8 +225,7 @@ def main() -> int:
         if now >= end:
             break
         if not pending:
-            events = dict(poller.poll(timeout=max(1, int(min(end - now, 0.2) * 1000))))
-            if sock not in events:
+            if not sock.poll(max(1, int(min(end - now, 0.2) * 1000)), zmq.POLLIN):
                 continue
         for _ in range(10000):  # bounded, so the deadline is rechecked under load
             if pending:

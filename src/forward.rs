@@ -97,6 +97,22 @@ impl Held {
             Payload::Legacy(parts) => &parts[i],
         }
     }
+    /// The record and its topic (empty when it has none), as the packed stream
+    /// carries them.
+    fn topic_record(&self) -> (&[u8], &[u8]) {
+        match &self.payload {
+            Payload::Packed { batch, topic, body } => (
+                &batch[topic.0..topic.0 + topic.1],
+                &batch[body.0..body.0 + body.1],
+            ),
+            Payload::Single(m) => (&[], m),
+            Payload::Legacy(parts) => match parts.as_slice() {
+                [] => (&[], &[]),
+                [r] => (&[], r),
+                [t, r, ..] => (t, r),
+            },
+        }
+    }
     fn first_frame(&self) -> &[u8] {
         match &self.payload {
             Payload::Packed { batch, topic, body } => {
@@ -193,6 +209,9 @@ impl StreamState {
 
 /// Packed batches held at most while a packed consumer's queue is full.
 const PACKED_PENDING: usize = 1024;
+/// Size past which the adaptor starts a new batch of its own on the packed stream
+/// (plain publishers' records, records published late).
+const PACKED_BATCH_BYTES: usize = 1 << 20;
 
 /// The packed consumer stream's side of the forwarder.
 pub struct PackedOut {
@@ -206,6 +225,9 @@ pub struct PackedOut {
     next_seq: u64,
     /// Live subscription prefixes of packed consumers.
     subs: Vec<Vec<u8>>,
+    /// Worker records held for a consumer and published late (see `add_late`): the
+    /// batch being built and the seq its next record must have.
+    late: Option<(wire::BatchWriter, Stream, u64)>,
 }
 
 impl PackedOut {
@@ -245,6 +267,7 @@ impl PackedOut {
             },
             next_seq: 1,
             subs: Vec::new(),
+            late: None,
         })
     }
 
@@ -281,11 +304,57 @@ impl PackedOut {
         Ok(())
     }
 
-    fn add_legacy(&mut self, topic: &[u8], record: &[u8]) {
+    fn add_legacy(&mut self, topic: &[u8], record: &[u8], acct: &Accounting) -> zmq::Result<()> {
+        if self
+            .legacy
+            .as_ref()
+            .is_some_and(|w| w.len() >= PACKED_BATCH_BYTES)
+        {
+            self.flush_legacy(acct)?;
+        }
         let w = self.legacy.get_or_insert_with(|| {
             wire::BatchWriter::new(Vec::new(), self.stream, self.next_seq, self.next_seq - 1)
         });
         w.push(topic, record);
+        Ok(())
+    }
+
+    /// Publishes a record that was held for a consumer before any packed consumer
+    /// was subscribed: a worker's record under its own stream and seq (consecutive
+    /// records of one stream share a batch), a plain publisher's under the adaptor's.
+    fn add_late(
+        &mut self,
+        origin: Option<(Stream, u64)>,
+        acked: u64,
+        topic: &[u8],
+        record: &[u8],
+        acct: &Accounting,
+    ) -> zmq::Result<()> {
+        let Some((stream, seq)) = origin else {
+            return self.add_legacy(topic, record, acct);
+        };
+        let same = self.late.as_ref().is_some_and(|(w, s, next)| {
+            *s == stream && *next == seq && w.len() < PACKED_BATCH_BYTES
+        });
+        if !same {
+            self.flush_late(acct)?;
+            let w = wire::BatchWriter::new(Vec::new(), stream, seq, acked);
+            self.late = Some((w, stream, seq));
+        }
+        if let Some((w, _, next)) = self.late.as_mut() {
+            w.push(topic, record);
+            *next = seq + 1;
+        }
+        Ok(())
+    }
+
+    /// Sends what `add_late` gathered.
+    fn flush_late(&mut self, acct: &Accounting) -> zmq::Result<()> {
+        if let Some((w, _, _)) = self.late.take() {
+            let n = w.count() as u64;
+            self.send(&w.finish(), n, acct)?;
+        }
+        self.flush_legacy(acct)
     }
 
     fn flush_legacy(&mut self, acct: &Accounting) -> zmq::Result<()> {
@@ -425,9 +494,12 @@ impl Forwarder {
             let can_forward =
                 !self.paused && (!self.subs.is_empty() || packed_live) && !self.backlog.is_empty();
             let want_front = !self.paused && !self.backlog_full();
+            // An XPUB always polls writable, also while NODROP refuses a full
+            // consumer's pipe: when stalled, retry on the 1 ms timeout instead.
+            let stalled = self.stalled_since.is_some();
             let mut items = [
                 self.control.as_poll_item(zmq::POLLIN),
-                self.backend.as_poll_item(if can_forward {
+                self.backend.as_poll_item(if can_forward && !stalled {
                     zmq::POLLIN | zmq::POLLOUT
                 } else {
                     zmq::POLLIN
@@ -458,6 +530,10 @@ impl Forwarder {
             if let Some(p) = self.packed.as_mut() {
                 p.flush(&self.acct)?;
             }
+            // Acknowledge what this round forwarded now, in the same wake-up (libzmq's
+            // I/O thread sends the records and the acknowledgement together), rather
+            // than on a timer of its own.
+            self.heartbeat_if_due(AdaptorState::Running)?;
         }
     }
 
@@ -557,7 +633,7 @@ impl Forwarder {
                 self.acct.msgs_in.fetch_add(1, Relaxed);
                 self.acct.bytes_in.fetch_add(bytes as u64, Relaxed);
                 match wire::kind_of(&first) {
-                    None => self.accept_legacy(Payload::Single(first), bytes),
+                    None => self.accept_legacy(Payload::Single(first), bytes)?,
                     Some(_) => self.acct.count_drop(DropReason::Malformed, 1),
                 }
                 continue;
@@ -572,7 +648,7 @@ impl Forwarder {
             self.acct.msgs_in.fetch_add(1, Relaxed);
             self.acct.bytes_in.fetch_add(bytes as u64, Relaxed);
             match wire::kind_of(&parts[0]) {
-                None => self.accept_legacy(Payload::Legacy(parts), bytes),
+                None => self.accept_legacy(Payload::Legacy(parts), bytes)?,
                 Some(kind) if parts.len() == 2 => {
                     let Some(body) = parts.pop() else { continue };
                     self.accept_internal(kind, body)?;
@@ -586,7 +662,7 @@ impl Forwarder {
         Ok(())
     }
 
-    fn accept_legacy(&mut self, payload: Payload, bytes: usize) {
+    fn accept_legacy(&mut self, payload: Payload, bytes: usize) -> zmq::Result<()> {
         if let Some(d) = self.durable.as_ref() {
             let ok = match &payload {
                 Payload::Single(r) => d.offer_plain(b"", r),
@@ -602,29 +678,26 @@ impl Forwarder {
                 if !ok {
                     self.acct.count_drop(DropReason::SpoolFull, 1);
                 }
-                return;
-            }
-        }
-        if let Some(p) = self.packed.as_mut() {
-            match &payload {
-                Payload::Single(r) => p.add_legacy(b"", r),
-                Payload::Legacy(parts) => match parts.as_slice() {
-                    [r] => p.add_legacy(b"", r),
-                    [t, r, ..] => p.add_legacy(t, r),
-                    [] => {}
-                },
-                Payload::Packed { .. } => {}
+                return Ok(());
             }
         }
         self.acct.received.fetch_add(1, SeqCst);
         self.acct.backlog_bytes.fetch_add(bytes as u64, Relaxed);
         let packed = self.packed.as_ref().is_some_and(|p| p.live());
-        self.backlog.push_back(Held {
+        let held = Held {
             origin: None,
             payload,
             bytes,
             packed,
-        });
+        };
+        if packed {
+            if let Some(p) = self.packed.as_mut() {
+                let (topic, record) = held.topic_record();
+                p.add_legacy(topic, record, &self.acct)?;
+            }
+        }
+        self.backlog.push_back(held);
+        Ok(())
     }
 
     fn accept_internal(&mut self, kind: Kind, body: zmq::Message) -> zmq::Result<()> {
@@ -711,7 +784,9 @@ impl Forwarder {
         if h.count > 0 {
             st.insert(h.first_seq, h.last_seq());
         }
-        if let Some(p) = self.packed.as_mut() {
+        // Records that arrive while no packed consumer is subscribed are published
+        // on the packed stream later, if one subscribes while they are held.
+        if let Some(p) = self.packed.as_mut().filter(|_| packed_live) {
             if dups == 0 && fresh > 0 {
                 p.send(&batch, fresh, &self.acct)?;
             } else if fresh > 0 {
@@ -812,7 +887,26 @@ impl Forwarder {
                 break;
             };
             if self.subs.is_empty() && !front.packed {
-                break;
+                // Held for a consumer since before any packed consumer subscribed:
+                // one that subscribed since takes it now.
+                if !self.packed.as_ref().is_some_and(|p| p.live()) {
+                    break;
+                }
+                let Some(h) = self.backlog.pop_front() else {
+                    break;
+                };
+                let acked = h
+                    .origin
+                    .and_then(|(s, _)| self.streams.get(&s))
+                    .map_or(0, |st| st.acked_sent);
+                let (topic, record) = h.topic_record();
+                if let Some(p) = self.packed.as_mut() {
+                    p.add_late(h.origin, acked, topic, record, &self.acct)?;
+                }
+                self.settle(&h);
+                self.acct.forwarded.fetch_add(1, SeqCst);
+                progressed = true;
+                continue;
             }
             let Some(h) = self.backlog.pop_front() else {
                 break;
@@ -844,6 +938,9 @@ impl Forwarder {
             self.stalled_since.get_or_insert_with(Instant::now);
             self.backlog.push_front(h);
             break;
+        }
+        if let Some(p) = self.packed.as_mut() {
+            p.flush_late(&self.acct)?;
         }
         Ok(progressed)
     }

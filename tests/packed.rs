@@ -203,3 +203,116 @@ fn a_packed_consumer_alone_takes_and_settles_every_record() {
     assert_eq!(a.proc.term(Duration::from_secs(10)), Some(0));
     assert!(a.stderr().contains(" undelivered=0 "), "{}", a.stderr());
 }
+
+/// CPU seconds (user + system) a process has used so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name in parentheses; utime and stime are 14 and 15.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+#[test]
+fn records_held_before_a_packed_consumer_came_go_to_it_when_it_comes() {
+    let dir = tempdir();
+    let listen = ipc(dir.path(), "listen");
+    let packed = free_tcp();
+    let metrics = free_addr();
+    let mut a = start_adaptor(&[
+        "-b",
+        &listen,
+        "-p",
+        &free_tcp(),
+        "--publish-packed",
+        &packed,
+        "--metrics",
+        &metrics,
+        "--stats-interval",
+        "0",
+    ]);
+    // No consumer of any kind yet: a worker's records and a plain publisher's are
+    // held in the adaptor's backlog.
+    let early = Command::new(LOGGEN)
+        .args([
+            "-e",
+            &listen,
+            "-n",
+            "3000",
+            "--prefix",
+            "e",
+            "--flush-ms",
+            "30000",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ctx = zmq::Context::new();
+    let plain = ctx.socket(zmq::PUB).unwrap();
+    plain.connect(&listen).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    for i in 0..10 {
+        plain.send(format!("plain-{i}").as_bytes(), 0).unwrap();
+    }
+    let held = |m: &str| {
+        m.lines()
+            .find_map(|l| l.strip_prefix("zmq_adaptor_backlog_records "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(-1.0)
+    };
+    let t = Instant::now();
+    while held(&get_metrics(&metrics)) < 3010.0 && t.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(held(&get_metrics(&metrics)), 3010.0, "held for a consumer");
+    // A packed consumer comes: it gets the held records (the worker's in order, under
+    // their own seqs), then what follows; the backlog never blocks behind them.
+    let (pt, pstop) = packed_sub(&packed);
+    let early = early.wait_with_output().unwrap();
+    let early = String::from_utf8_lossy(&early.stdout).into_owned();
+    assert!(early.contains("delivered=3000"), "{early}");
+    let late = Command::new(LOGGEN)
+        .args([
+            "-e",
+            &listen,
+            "-n",
+            "2000",
+            "--prefix",
+            "l",
+            "--flush-ms",
+            "10000",
+        ])
+        .output()
+        .unwrap();
+    let late = String::from_utf8_lossy(&late.stdout).into_owned();
+    assert!(late.contains("delivered=2000"), "{late}");
+    // Idle with a packed consumer and nothing held: the adaptor sleeps.
+    let pid = a.proc.0.id();
+    let cpu0 = cpu_seconds(pid);
+    std::thread::sleep(Duration::from_secs(1));
+    let idle = cpu_seconds(pid) - cpu0;
+    assert!(idle < 0.3, "adaptor used {idle} s of CPU in 1 s idle");
+    pstop.store(true, std::sync::atomic::Ordering::Release);
+    let got = records(&pt.join().unwrap());
+    let want: Vec<Vec<u8>> = (0..3000)
+        .map(|i| rec("e", i))
+        .chain((0..10).map(|i| format!("plain-{i}").into_bytes()))
+        .chain((0..2000).map(|i| rec("l", i)))
+        .collect();
+    let mut sorted_got = got.clone();
+    sorted_got.sort();
+    let mut sorted_want = want.clone();
+    sorted_want.sort();
+    assert_eq!(sorted_got, sorted_want, "every record once");
+    let early_order: Vec<&Vec<u8>> = got.iter().filter(|r| r.starts_with(b"e")).collect();
+    assert!(
+        early_order.iter().zip(want.iter()).all(|(g, w)| *g == w),
+        "the worker's held records in order"
+    );
+    let m = get_metrics(&metrics);
+    assert_eq!(held(&m), 0.0, "{m}");
+    assert_eq!(a.proc.term(Duration::from_secs(10)), Some(0));
+    assert!(a.stderr().contains(" undelivered=0 "), "{}", a.stderr());
+}
