@@ -84,6 +84,7 @@ bench: deps build
 	$(CARGO) bench --bench curve
 	$(CARGO) bench --bench jetstream
 	scripts/bench_nginx.sh
+	BENCH_CONSUMER=packed scripts/bench_nginx.sh
 	scripts/bench_zmq_log.sh
 	luajit scripts/bench_lua.lua
 
