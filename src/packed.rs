@@ -137,4 +137,44 @@ mod tests {
         // A size claim beyond the bound is refused before allocating.
         assert!(decode(&SIGNATURE, &[2, 0xff, 0xff, 0xff, 0x7f, 0]).is_err());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+        /// Every batch decodes from the packed stream as it was written, with each
+        /// compression.
+        #[test]
+        fn packed_round_trip_any_batch(
+            recs in proptest::collection::vec(
+                (
+                    proptest::collection::vec(proptest::num::u8::ANY, 0..16),
+                    proptest::collection::vec(proptest::num::u8::ANY, 0..2_000),
+                ),
+                0..30,
+            ),
+        ) {
+            let mut w = BatchWriter::new(Vec::new(), Stream { pid: 3, boot: 4 }, 1, 0);
+            for (t, r) in &recs {
+                w.push(t, r);
+            }
+            let body = w.finish();
+            for c in [Compression::None, Compression::Zstd, Compression::Lz4] {
+                let (h, got) = decode(&SIGNATURE, &encode(&body, c)).unwrap();
+                proptest::prop_assert_eq!(h.count as usize, recs.len());
+                proptest::prop_assert_eq!(&got, &recs);
+            }
+        }
+
+        /// Arbitrary frames (any compression byte, garbage payload) are refused or
+        /// decoded, never a panic.
+        #[test]
+        fn arbitrary_frames_never_panic(
+            c in 0u8..4,
+            rest in proptest::collection::vec(proptest::num::u8::ANY, 0..256),
+        ) {
+            let mut frame = vec![c];
+            frame.extend_from_slice(&rest);
+            let _ = decode(&SIGNATURE, &frame);
+        }
+    }
 }

@@ -476,56 +476,67 @@ mod tests {
         Stream { pid: 7, boot: 99 }
     }
 
-    #[test]
-    fn batch_round_trip_any_mix() {
-        // A deterministic pseudo-random mix of sizes, topics and empty records.
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
-        for round in 0..200 {
-            let n = (next() % 50) as usize;
-            let recs: Vec<(Vec<u8>, Vec<u8>)> = (0..n)
-                .map(|i| {
-                    let tl = if next() % 3 == 0 {
-                        (next() % 20) as usize
-                    } else {
-                        0
-                    };
-                    let len = match next() % 10 {
-                        0 => 0,
-                        1 => 70_000,
-                        _ => (next() % 300) as usize,
-                    };
-                    (
-                        vec![b't'.wrapping_add(i as u8); tl],
-                        (0..len).map(|k| (k as u8) ^ (round as u8)).collect(),
-                    )
-                })
-                .collect();
-            let mut w = BatchWriter::new(Vec::new(), s(), 5 + round, 4);
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any mix of record sizes, topics and empty records survives the round trip,
+        /// and every truncation of the body is refused, never a panic.
+        #[test]
+        fn batch_round_trip_any_mix(
+            first_seq in 1u64..u64::MAX / 2,
+            acked in 0u64..1_000,
+            recs in proptest::collection::vec(
+                (
+                    proptest::collection::vec(proptest::num::u8::ANY, 0..24),
+                    proptest::prop_oneof![
+                        8 => proptest::collection::vec(proptest::num::u8::ANY, 0..400),
+                        1 => proptest::collection::vec(proptest::num::u8::ANY, 60_000..70_000),
+                        1 => proptest::strategy::Just(Vec::new()),
+                    ],
+                ),
+                0..40,
+            ),
+            cut in proptest::num::usize::ANY,
+        ) {
+            let mut w = BatchWriter::new(Vec::new(), s(), first_seq, acked);
             for (t, r) in &recs {
                 let before = w.size_with(t.len(), r.len());
                 w.push(t, r);
-                assert_eq!(w.len(), before);
+                proptest::prop_assert_eq!(w.len(), before);
             }
             let body = w.finish();
             let (h, got) = decode_batch(&body).unwrap();
-            assert_eq!(h.stream, s());
-            assert_eq!((h.first_seq, h.count, h.acked), (5 + round, n as u32, 4));
-            assert_eq!(got.len(), n);
+            proptest::prop_assert_eq!(h.stream, s());
+            proptest::prop_assert_eq!(
+                (h.first_seq, h.count, h.acked),
+                (first_seq, recs.len() as u32, acked)
+            );
+            proptest::prop_assert_eq!(got.len(), recs.len());
             for ((t, r), g) in recs.iter().zip(&got) {
-                assert_eq!((g.topic, g.record), (&t[..], &r[..]));
+                proptest::prop_assert_eq!((g.topic, g.record), (&t[..], &r[..]));
             }
-            // Every truncation is an error, never a panic.
-            for cut in [0, 1, body.len() / 2, body.len().saturating_sub(1)] {
-                if cut < body.len() && n > 0 {
-                    assert!(decode_batch(&body[..cut]).is_err());
-                }
+            if !recs.is_empty() {
+                proptest::prop_assert!(decode_batch(&body[..cut % body.len()]).is_err());
             }
+        }
+
+        /// Arbitrary bytes decode to an error or to a batch whose records all lie
+        /// inside the input: never a panic, never an allocation the input does not
+        /// justify.
+        #[test]
+        fn arbitrary_bodies_never_panic(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            if let Ok((h, recs)) = decode_batch(&body) {
+                proptest::prop_assert_eq!(recs.len(), h.count as usize);
+                let total: usize = recs.iter().map(|r| r.topic.len() + r.record.len()).sum();
+                proptest::prop_assert!(total <= body.len());
+            }
+            // The other messages of the hop, in both directions.
+            for k in [Kind::Probe, Kind::Fin, Kind::Report, Kind::Heartbeat] {
+                let _ = decode_control(k, &body);
+            }
+            let _ = decode_heartbeat(&body, None);
+            let _ = decode_heartbeat(&body, Some(s()));
+            let _ = kind_of(&body);
         }
     }
 
