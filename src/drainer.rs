@@ -36,6 +36,9 @@ const REPORT_EVERY: Duration = Duration::from_secs(1);
 const WAIT_GRAIN: Duration = Duration::from_millis(1);
 /// How long closing may wait to write the last report.
 const CLOSE_LINGER_MS: i32 = 200;
+/// Longest sleep while the drainer does not wait on its socket: heartbeats and
+/// acknowledgements are read at least this often (see `Drainer::wait`).
+const UPSTREAM_EVERY: Duration = Duration::from_millis(100);
 
 /// A wake-up line from producers (and `flush`/shutdown) to the drainer: an eventfd
 /// that the drainer polls together with its socket.
@@ -87,6 +90,8 @@ pub struct DrainerState {
     undelivered: AtomicU64,
     /// Send what is queued now, without waiting for the batch interval.
     urgent: AtomicBool,
+    /// Callers waiting in `flush` (the drainer then wakes for each acknowledgement).
+    waiters: AtomicU64,
     /// Shutdown request, with its deadline.
     stop: Mutex<Option<Instant>>,
     /// When the host's shutdown (seen through the watch) must be over.
@@ -128,6 +133,12 @@ impl DrainerState {
 
     pub(crate) fn make_urgent(&self) {
         self.urgent.store(true, SeqCst);
+    }
+
+    /// Counts a caller waiting for acknowledgements until the guard is dropped.
+    pub(crate) fn waiting(&self) -> WaitGuard<'_> {
+        self.waiters.fetch_add(1, SeqCst);
+        WaitGuard(self)
     }
 
     /// Blocks until `done()` holds or `deadline` passes; returns `done()`. Woken by
@@ -188,6 +199,15 @@ impl DrainerState {
     fn notify(&self) {
         let _g = self.progress_lock.lock().unwrap_or_else(|p| p.into_inner());
         self.progress.notify_all();
+    }
+}
+
+/// A caller waiting for acknowledgements (see [`DrainerState::waiting`]).
+pub(crate) struct WaitGuard<'a>(&'a DrainerState);
+
+impl Drop for WaitGuard<'_> {
+    fn drop(&mut self) {
+        self.0.waiters.fetch_sub(1, SeqCst);
     }
 }
 
@@ -531,8 +551,8 @@ impl<'a> Drainer<'a> {
         if !self.send_unsent() {
             return RETRY_WAIT;
         }
-        let urgent =
-            self.p.state.urgent.swap(false, SeqCst) || self.p.state.stop_deadline().is_some();
+        let flushing = self.p.state.urgent.swap(false, SeqCst);
+        let urgent = flushing || self.p.state.stop_deadline().is_some();
         let due = urgent
             || self.last_batch.elapsed() + WAIT_GRAIN >= interval
             || self.p.queue.depth() >= self.p.cfg.batch_records;
@@ -547,6 +567,11 @@ impl<'a> Drainer<'a> {
             }
             self.last_batch = Instant::now();
         }
+        if flushing && !self.window.is_empty() {
+            // Someone waits for these: ask the adaptor for its acknowledgement now
+            // (it answers a probe with a heartbeat at once) rather than on its timer.
+            let _ = self.send(Kind::Probe, &wire::encode_probe(self.stream));
+        }
         if self.last_report.elapsed() >= REPORT_EVERY {
             self.report(false);
         }
@@ -559,11 +584,32 @@ impl<'a> Drainer<'a> {
             .max(Duration::from_micros(50))
     }
 
+    /// Whether the drainer must wake as soon as the adaptor writes: while it looks
+    /// for an adaptor, while someone waits for acknowledgements (`flush`, stop, the
+    /// host's shutdown) and while a full window holds sending back. Otherwise it reads
+    /// heartbeats and acknowledgements when it wakes for its batches (at least every
+    /// `UPSTREAM_EVERY`): the adaptor's messages reach every worker, and waking each
+    /// worker's drainer for each of them would cost more than the batches.
+    fn needs_upstream(&self) -> bool {
+        self.peer.is_none()
+            || self.host_exiting
+            || self.p.state.waiters.load(SeqCst) > 0
+            || self.p.state.stop_deadline().is_some()
+            || self.window.len() >= WINDOW_BATCHES
+            || self.window_bytes >= WINDOW_BYTES
+    }
+
     fn wait(&self, timeout: Duration) {
+        let upstream = self.needs_upstream();
+        let timeout = if upstream {
+            timeout
+        } else {
+            timeout.min(UPSTREAM_EVERY)
+        };
         let ms = timeout.as_millis().clamp(1, 1000) as i64;
         let mut items = Vec::with_capacity(2);
         items.push(zmq::PollItem::from_fd(self.p.waker.fd, zmq::POLLIN));
-        if let Some(s) = &self.sock {
+        if let Some(s) = self.sock.as_ref().filter(|_| upstream) {
             items.push(s.as_poll_item(zmq::POLLIN));
         }
         let _ = zmq::poll(&mut items, ms);

@@ -33,8 +33,15 @@ use std::time::{Duration, Instant};
 
 /// Heartbeat (full acknowledgement table) period.
 const HEARTBEAT_EVERY: Duration = Duration::from_millis(100);
-/// Shortest gap between acknowledgement-only heartbeats.
-const ACK_EVERY: Duration = Duration::from_millis(2);
+/// Shortest gap between acknowledgement-only heartbeats, sent right after the turn
+/// that forwarded the records. Every heartbeat reaches every worker (XSUB sends
+/// upstream to all publishers), so this bounds the wake-ups acknowledgements cost each
+/// worker; a worker that waits for its acknowledgement (`flush`) sends a probe and
+/// gets a heartbeat at once.
+const ACK_EVERY: Duration = Duration::from_millis(5);
+/// Acknowledgements held back by `ACK_EVERY` go out on a timer this long after the
+/// previous ones (the adaptor wakes for nothing else).
+const ACK_LATEST: Duration = Duration::from_millis(50);
 /// Most messages read or records sent per turn before control is looked at.
 const BURST: usize = 2048;
 /// A stream not heard from for this long is left out of the full heartbeat table.
@@ -486,7 +493,7 @@ impl Forwarder {
     fn serve(&mut self) -> zmq::Result<Exit> {
         loop {
             self.sync_durable();
-            self.heartbeat_if_due(AdaptorState::Running)?;
+            self.heartbeat_if_due(AdaptorState::Running, ACK_LATEST)?;
             if let Some(p) = self.packed.as_mut() {
                 p.read_subscriptions();
             }
@@ -533,14 +540,14 @@ impl Forwarder {
             // Acknowledge what this round forwarded now, in the same wake-up (libzmq's
             // I/O thread sends the records and the acknowledgement together), rather
             // than on a timer of its own.
-            self.heartbeat_if_due(AdaptorState::Running)?;
+            self.heartbeat_if_due(AdaptorState::Running, ACK_EVERY)?;
         }
     }
 
     fn poll_timeout(&self) -> i64 {
         let hb = HEARTBEAT_EVERY.saturating_sub(self.last_heartbeat.elapsed());
         let t = if self.acks_dirty {
-            hb.min(ACK_EVERY.saturating_sub(self.last_ack.elapsed()))
+            hb.min(ACK_LATEST.saturating_sub(self.last_ack.elapsed()))
         } else {
             hb
         };
@@ -1001,10 +1008,12 @@ impl Forwarder {
         Ok(())
     }
 
-    fn heartbeat_if_due(&mut self, state: AdaptorState) -> zmq::Result<()> {
+    /// Sends the full heartbeat when due, else pending acknowledgements when the last
+    /// ones are at least `ack_gap` old.
+    fn heartbeat_if_due(&mut self, state: AdaptorState, ack_gap: Duration) -> zmq::Result<()> {
         if self.last_heartbeat.elapsed() >= HEARTBEAT_EVERY {
             self.send_heartbeat(state, true)
-        } else if self.acks_dirty && self.last_ack.elapsed() >= ACK_EVERY {
+        } else if self.acks_dirty && self.last_ack.elapsed() >= ack_gap {
             self.send_heartbeat(state, false)
         } else {
             Ok(())

@@ -237,6 +237,7 @@ impl Logger {
     /// adaptor (or given up as larger than the adaptor takes, which is counted).
     pub fn flush(&self, timeout: Duration) -> Result<()> {
         let target = self.queue.enqueued();
+        let _waiting = self.drain.waiting();
         self.drain.make_urgent();
         self.waker.wake();
         if self.drain.wait_settled(target, Instant::now() + timeout) {

@@ -224,9 +224,19 @@ fn check_ipc_free(endpoint: &str) -> Result<(), ProxyError> {
             )
             .map_err(|e| ProxyError::Security(e.to_string()))?;
         }
-        if std::path::Path::new(path).exists()
-            && std::os::unix::net::UnixStream::connect(path).is_ok()
-        {
+        // A listener that is closing (its owner just stopped; a process forked at
+        // that moment holds a copy of the descriptor until it execs) still accepts
+        // for a moment: only one that keeps answering is taken as live.
+        let answers = || {
+            std::path::Path::new(path).exists()
+                && std::os::unix::net::UnixStream::connect(path).is_ok()
+        };
+        if (0..5).all(|i| {
+            if i > 0 {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            answers()
+        }) {
             return Err(ProxyError::InUse(path.to_string()));
         }
     }

@@ -36,6 +36,13 @@
 //!
 //! Subscription messages (`\x01…` / `\x00…`) keep their ZeroMQ meaning: the XSUB
 //! subscribes to everything, so workers learn that a peer attached.
+//!
+//! Timing (not part of the format): a full heartbeat every 100 ms; acknowledgements
+//! right after the adaptor's turn that forwarded the records, at most every 5 ms,
+//! else at the latest 50 ms after the previous ones; a probe is answered at once
+//! (a worker waiting in `flush` sends one after its batches). Every upstream message
+//! reaches every worker, so workers read them when they wake for their own batches
+//! and wait on them only while something waits for an acknowledgement.
 
 /// Version of this format, the last byte of every signature.
 pub const VERSION: u8 = 1;
