@@ -12,6 +12,25 @@ use std::time::{Duration, Instant};
 
 const LOGGEN: &str = env!("CARGO_BIN_EXE_zmq-loggen");
 
+/// `zmq-loggen` logging `n` records `PREFIX-…` to `listen` and waiting up to
+/// `flush_ms` for their acknowledgement, with `extra` flags.
+fn loggen(listen: &str, n: usize, prefix: &str, flush_ms: u32, extra: &[&str]) -> Command {
+    let mut c = Command::new(LOGGEN);
+    c.args(["-e", listen, "-n", &n.to_string(), "--prefix", prefix])
+        .args(["--flush-ms", &flush_ms.to_string()])
+        .args(extra);
+    c
+}
+
+/// An adaptor listening on `listen`, publishing on `publish` and the packed stream on
+/// `packed`, with `extra` flags.
+fn packed_adaptor(listen: &str, publish: &str, packed: &str, extra: &[&str]) -> Adaptor {
+    let mut args = vec!["-b", listen, "-p", publish, "--publish-packed", packed];
+    args.extend_from_slice(&["--stats-interval", "0"]);
+    args.extend_from_slice(extra);
+    start_adaptor(&args)
+}
+
 /// Messages as lists of frames.
 type Msgs = Vec<Vec<Vec<u8>>>;
 /// The decoding thread and its stop flag.
@@ -62,18 +81,12 @@ fn packed_stream_carries_every_record_exactly_once() {
     let listen = ipc(dir.path(), "listen");
     let publish = free_tcp();
     let packed = free_tcp();
-    let mut a = start_adaptor(&[
-        "-b",
+    let mut a = packed_adaptor(
         &listen,
-        "-p",
         &publish,
-        "--publish-packed",
         &packed,
-        "--packed-compression",
-        "zstd",
-        "--stats-interval",
-        "0",
-    ]);
+        &["--packed-compression", "zstd"],
+    );
     let legacy = Sub::connect(&publish, b"");
     let (pt, pstop) = packed_sub(&packed);
     let py = Command::new("/usr/bin/python3")
@@ -89,32 +102,8 @@ fn packed_stream_carries_every_record_exactly_once() {
     wait_until_subscribed(&listen, &legacy);
     std::thread::sleep(Duration::from_millis(500));
     // Two workers (one with a topic) and a plain single-frame publisher.
-    let w1 = Command::new(LOGGEN)
-        .args([
-            "-e",
-            &listen,
-            "-n",
-            "10000",
-            "--prefix",
-            "a",
-            "--flush-ms",
-            "20000",
-        ])
-        .output()
-        .unwrap();
-    let w2 = Command::new(LOGGEN)
-        .args([
-            "-e",
-            &listen,
-            "-n",
-            "10000",
-            "--prefix",
-            "b",
-            "--topic",
-            "billing.v1",
-            "--flush-ms",
-            "20000",
-        ])
+    let w1 = loggen(&listen, 10000, "a", 20000, &[]).output().unwrap();
+    let w2 = loggen(&listen, 10000, "b", 20000, &["--topic", "billing.v1"])
         .output()
         .unwrap();
     assert!(w1.status.success() && w2.status.success());
@@ -163,33 +152,15 @@ fn a_packed_consumer_alone_takes_and_settles_every_record() {
     let dir = tempdir();
     let listen = ipc(dir.path(), "listen");
     let packed = free_tcp();
-    let mut a = start_adaptor(&[
-        "-b",
+    let mut a = packed_adaptor(
         &listen,
-        "-p",
         &free_tcp(),
-        "--publish-packed",
         &packed,
-        "--packed-compression",
-        "lz4",
-        "--stats-interval",
-        "0",
-    ]);
+        &["--packed-compression", "lz4"],
+    );
     let (pt, pstop) = packed_sub(&packed);
     std::thread::sleep(Duration::from_millis(500));
-    let out = Command::new(LOGGEN)
-        .args([
-            "-e",
-            &listen,
-            "-n",
-            "5000",
-            "--prefix",
-            "k",
-            "--flush-ms",
-            "10000",
-        ])
-        .output()
-        .unwrap();
+    let out = loggen(&listen, 5000, "k", 10000, &[]).output().unwrap();
     let out = String::from_utf8_lossy(&out.stdout).into_owned();
     // No regular consumer: the packed stream's consumer settles the records.
     assert!(out.contains("delivered=5000"), "{out}");
@@ -221,31 +192,10 @@ fn records_held_before_a_packed_consumer_came_go_to_it_when_it_comes() {
     let listen = ipc(dir.path(), "listen");
     let packed = free_tcp();
     let metrics = free_addr();
-    let mut a = start_adaptor(&[
-        "-b",
-        &listen,
-        "-p",
-        &free_tcp(),
-        "--publish-packed",
-        &packed,
-        "--metrics",
-        &metrics,
-        "--stats-interval",
-        "0",
-    ]);
+    let mut a = packed_adaptor(&listen, &free_tcp(), &packed, &["--metrics", &metrics]);
     // No consumer of any kind yet: a worker's records and a plain publisher's are
     // held in the adaptor's backlog.
-    let early = Command::new(LOGGEN)
-        .args([
-            "-e",
-            &listen,
-            "-n",
-            "3000",
-            "--prefix",
-            "e",
-            "--flush-ms",
-            "30000",
-        ])
+    let early = loggen(&listen, 3000, "e", 30000, &[])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -273,19 +223,7 @@ fn records_held_before_a_packed_consumer_came_go_to_it_when_it_comes() {
     let early = early.wait_with_output().unwrap();
     let early = String::from_utf8_lossy(&early.stdout).into_owned();
     assert!(early.contains("delivered=3000"), "{early}");
-    let late = Command::new(LOGGEN)
-        .args([
-            "-e",
-            &listen,
-            "-n",
-            "2000",
-            "--prefix",
-            "l",
-            "--flush-ms",
-            "10000",
-        ])
-        .output()
-        .unwrap();
+    let late = loggen(&listen, 2000, "l", 10000, &[]).output().unwrap();
     let late = String::from_utf8_lossy(&late.stdout).into_owned();
     assert!(late.contains("delivered=2000"), "{late}");
     // Idle with a packed consumer and nothing held: the adaptor sleeps.
