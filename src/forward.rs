@@ -42,6 +42,8 @@ const ACK_EVERY: Duration = Duration::from_millis(5);
 /// Acknowledgements held back by `ACK_EVERY` go out on a timer this long after the
 /// previous ones (the adaptor wakes for nothing else).
 const ACK_LATEST: Duration = Duration::from_millis(50);
+/// Wait before retrying a publish that NODROP refused (a consumer's pipe is full).
+const STALL_RETRY: Duration = Duration::from_micros(100);
 /// Most messages read or records sent per turn before control is looked at.
 const BURST: usize = 2048;
 /// A stream not heard from for this long is left out of the full heartbeat table.
@@ -502,8 +504,11 @@ impl Forwarder {
                 !self.paused && (!self.subs.is_empty() || packed_live) && !self.backlog.is_empty();
             let want_front = !self.paused && !self.backlog_full();
             // An XPUB always polls writable, also while NODROP refuses a full
-            // consumer's pipe: when stalled, retry on the 1 ms timeout instead.
-            let stalled = self.stalled_since.is_some();
+            // consumer's pipe, and libzmq signals no "room again": when stalled, look
+            // at the other sockets without waiting, then retry after STALL_RETRY
+            // (a consumer that keeps up frees its pipe within that; spinning would
+            // burn a core for as long as one lags).
+            let stalled = can_forward && self.stalled_since.is_some();
             let mut items = [
                 self.control.as_poll_item(zmq::POLLIN),
                 self.backend.as_poll_item(if can_forward && !stalled {
@@ -517,8 +522,16 @@ impl Forwarder {
                     zmq::PollEvents::empty()
                 }),
             ];
-            let timeout = if can_forward { 1 } else { self.poll_timeout() };
-            zmq::poll(&mut items, timeout)?;
+            let timeout = if stalled {
+                0
+            } else if can_forward {
+                1
+            } else {
+                self.poll_timeout()
+            };
+            if zmq::poll(&mut items, timeout)? == 0 && stalled {
+                std::thread::sleep(STALL_RETRY);
+            }
             let ready = items.map(|i| i.is_readable());
             if ready[0] {
                 if let Some(exit) = self.command()? {
@@ -624,6 +637,11 @@ impl Forwarder {
 
     /// Reads whole messages from publishers while the backlog has room.
     fn read_frontend(&mut self) -> zmq::Result<()> {
+        // Whether a packed consumer takes these records is decided as they arrive:
+        // see its subscriptions as libzmq has them now.
+        if let Some(p) = self.packed.as_mut() {
+            p.read_subscriptions();
+        }
         for _ in 0..BURST {
             if self.backlog_full() {
                 break;
