@@ -90,6 +90,17 @@ typedef enum zmq_adaptor_result {
 // `zmq_adaptor_proxy_start`, released by `zmq_adaptor_proxy_stop`.
 typedef struct zmq_adaptor_proxy zmq_adaptor_proxy;
 
+// CURVE keys in the form `zmq_adaptor_config`'s `curve_*` fields take: 40 Z85
+// characters and a NUL each.
+typedef struct zmq_adaptor_curve_keys {
+  // The adaptor's public key (its `NAME.key` certificate): `curve_server_key`.
+  char server_key[41];
+  // This worker's public key: `curve_public_key`.
+  char public_key[41];
+  // This worker's secret key: `curve_secret_key`. Wipe it when done.
+  char secret_key[41];
+} zmq_adaptor_curve_keys;
+
 // A log callback: `(level, message, length, user)`; see
 // `zmq_adaptor_set_log_callback`.
 typedef void (*zmq_adaptor_log_fn)(int level, const char *msg, size_t len, void *user);
@@ -230,6 +241,26 @@ typedef struct zmq_adaptor_proxy_stats {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+// Reads the adaptor's public certificate `server_cert` (`NAME.key`, or the public
+// half of any certificate) and this worker's secret certificate `secret_cert`
+// (`NAME.key_secret`) into `keys`, ready for `zmq_adaptor_config`'s three
+// `curve_*` fields (point them at the arrays).
+//
+// The secret certificate is refused when group or others have any permission on
+// it, when it holds no secret key, or when its public key does not belong to its
+// secret key: `ZMQ_ADAPTOR_ERR_BAD_KEY`, as for an unreadable or malformed file.
+// Then `err` (when not NULL and `err_len` > 0) receives a NUL-terminated reason
+// naming the file (never a key); `keys` is left unchanged. NULL paths or `keys`:
+// `ZMQ_ADAPTOR_ERR_NULL`.
+//
+// The paths are borrowed NUL-terminated strings; `keys` and `err` are caller-owned.
+// Reads two small files and does nothing else: thread-safe, safe before `fork`.
+int zmq_adaptor_curve_keys_load(const char *server_cert,
+                                const char *secret_cert,
+                                struct zmq_adaptor_curve_keys *keys,
+                                char *err,
+                                size_t err_len);
 
 // Sends the library's messages to `cb` instead of standard error (NULL restores
 // standard error). `cb` receives a syslog level (3 error, 4 warning, 5 notice,

@@ -1473,6 +1473,61 @@ fn a_c_worker_logs_over_tcp_curve_through_the_adaptor() {
 }
 
 #[test]
+fn a_c_worker_reads_its_keys_from_certificate_files() {
+    let d = tempdir();
+    let clients = d.path().join("clients");
+    std::fs::create_dir(&clients).unwrap();
+    let server = security::keygen(&d.path().join("adaptor")).unwrap();
+    let worker = security::keygen(&d.path().join("worker")).unwrap();
+    let consumer = security::keygen(&d.path().join("consumer")).unwrap();
+    for g in [&worker, &consumer] {
+        let name = g.public_file.file_name().unwrap();
+        std::fs::copy(&g.public_file, clients.join(name)).unwrap();
+    }
+    // The same secret certificate, readable by others: refused.
+    let open = d.path().join("open.key_secret");
+    std::fs::copy(&worker.secret_file, &open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let exe = compile_c("curve_worker", d.path());
+    let (listen, publish) = (
+        format!("tcp://127.0.0.1:{}", free_port()),
+        format!("tcp://127.0.0.1:{}", free_port()),
+    );
+    let mut a = adaptor(&[
+        "-b",
+        &listen,
+        "-p",
+        &publish,
+        "--curve-secret",
+        server.secret_file.to_str().unwrap(),
+        "--curve-clients",
+        clients.to_str().unwrap(),
+    ]);
+    let sub = Client::connect(
+        &publish,
+        Some(&client_keys(&server.public_file, &consumer.secret_file)),
+    );
+    let out = Command::new(&exe)
+        .args([&listen, "2000", "--files"])
+        .args([&server.public_file, &worker.secret_file, &open])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || sub.count() >= 2000),
+        "consumer got {}",
+        sub.count()
+    );
+    assert_eq!(sub.count(), 2000);
+    assert_eq!(a.proc.term(Duration::from_secs(10)), Some(0));
+}
+
+#[test]
 fn every_tcp_socket_the_adaptor_binds_is_a_curve_server() {
     let d = tempdir();
     let clients = d.path().join("clients");

@@ -5,6 +5,8 @@
  *   zmq_log_endpoint ENDPOINT;              http
  *   zmq_log_queue_records N;                http
  *   zmq_log_queue_bytes SIZE;               http
+ *   zmq_log_curve_server FILE;              http
+ *   zmq_log_curve_secret FILE;              http
  *   zmq_log FORMAT [topic=STRING] [if=CONDITION];   http, server, location
  *   zmq_log off;
  *
@@ -22,6 +24,13 @@
  * below). Each element size is checked against nginx's own arrays at configuration
  * time, so a layout change fails "nginx -t" instead of corrupting memory, and
  * load_module refuses a module built for another nginx version.
+ *
+ * zmq_log_curve_server and zmq_log_curve_secret (together) make the workers CURVE
+ * clients of the adaptor: FILE is the adaptor's public certificate (NAME.key) and
+ * this gateway's secret certificate (NAME.key_secret, readable by its owner only),
+ * as `zmq-adaptor keygen` writes them. The master reads both at configuration time
+ * (so the secret file can belong to root), and the keys reach the workers in
+ * memory only; they are wiped when the configuration is released.
  *
  * The log handler never blocks (zmq_adaptor_log only copies into a bounded queue) and
  * never changes the response: a record the library refuses (queue full, too large)
@@ -85,6 +94,9 @@ typedef struct {
     ngx_str_t                       endpoint;   /* data NULL: not set */
     size_t                          queue_records;
     size_t                          queue_bytes;
+    ngx_str_t                       curve_server;   /* file; data NULL: not set */
+    ngx_str_t                       curve_secret;   /* file; data NULL: not set */
+    zmq_adaptor_curve_keys         *curve;      /* read from them; NULL: none */
     ngx_flag_t                      used;       /* some zmq_log line logs */
 } ngx_http_zmq_log_main_conf_t;
 
@@ -109,6 +121,11 @@ static char *ngx_http_zmq_log_queue_bytes(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_zmq_log_set_log(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_zmq_log_curve_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_zmq_log_load_curve(ngx_conf_t *cf,
+    ngx_http_zmq_log_main_conf_t *zmcf);
+static void ngx_http_zmq_log_wipe_curve(void *data);
 static ngx_int_t ngx_http_zmq_log_add_variables(ngx_conf_t *cf);
 static void *ngx_http_zmq_log_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_zmq_log_create_loc_conf(ngx_conf_t *cf);
@@ -142,6 +159,20 @@ static ngx_command_t  ngx_http_zmq_log_commands[] = {
       ngx_http_zmq_log_queue_bytes,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("zmq_log_curve_server"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_zmq_log_curve_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_zmq_log_main_conf_t, curve_server),
+      NULL },
+
+    { ngx_string("zmq_log_curve_secret"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_zmq_log_curve_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_zmq_log_main_conf_t, curve_secret),
       NULL },
 
     { ngx_string("zmq_log"),
@@ -405,6 +436,12 @@ ngx_http_zmq_log_fill_config(ngx_http_zmq_log_main_conf_t *zmcf,
         cfg->queue_records = zmcf->queue_records;
     }
 
+    if (zmcf->curve) {
+        cfg->curve_server_key = zmcf->curve->server_key;
+        cfg->curve_public_key = zmcf->curve->public_key;
+        cfg->curve_secret_key = zmcf->curve->secret_key;
+    }
+
     if (zmcf->queue_bytes != NGX_CONF_UNSET_SIZE) {
         cfg->queue_bytes = zmcf->queue_bytes;
 
@@ -531,6 +568,114 @@ ngx_http_zmq_log_queue_bytes(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     zmcf->queue_bytes = (size_t) n;
 
     return ngx_http_zmq_log_check(cf, zmcf, value);
+}
+
+
+/* zmq_log_curve_server / zmq_log_curve_secret: the file's path, from the prefix */
+static char *
+ngx_http_zmq_log_curve_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_str_t  *field, *value, name;
+
+    field = (ngx_str_t *) ((char *) conf + cmd->offset);
+
+    if (field->data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    name = value[1];
+
+    if (name.len == 0) {
+        return "must name a certificate file";
+    }
+
+    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* NUL-terminated for the library */
+    field->len = name.len;
+    field->data = ngx_pnalloc(cf->pool, name.len + 1);
+    if (field->data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    (void) ngx_cpystrn(field->data, name.data, name.len + 1);
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * After the http block: reads the two certificates (both or neither) into memory
+ * that is wiped when this configuration is released, then checks the whole
+ * zmq_log_* configuration with the keys.
+ */
+static ngx_int_t
+ngx_http_zmq_log_load_curve(ngx_conf_t *cf, ngx_http_zmq_log_main_conf_t *zmcf)
+{
+    int                  rc;
+    u_char               err[512];
+    ngx_pool_cleanup_t  *cln;
+    zmq_adaptor_config   cfg;
+
+    if (zmcf->curve_server.data == NULL && zmcf->curve_secret.data == NULL) {
+        return NGX_OK;
+    }
+
+    if (zmcf->curve_server.data == NULL || zmcf->curve_secret.data == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"zmq_log_curve_server\" and \"zmq_log_curve_secret\" "
+                      "go together: give the adaptor's public certificate and "
+                      "this gateway's secret certificate");
+        return NGX_ERROR;
+    }
+
+    zmcf->curve = ngx_pcalloc(cf->pool, sizeof(zmq_adaptor_curve_keys));
+    if (zmcf->curve == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_zmq_log_wipe_curve;
+    cln->data = zmcf->curve;
+
+    err[0] = '\0';
+    rc = zmq_adaptor_curve_keys_load((const char *) zmcf->curve_server.data,
+                                     (const char *) zmcf->curve_secret.data,
+                                     zmcf->curve, (char *) err, sizeof(err));
+
+    if (rc != ZMQ_ADAPTOR_OK) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "zmq_log CURVE certificates: %s: %s",
+                      zmq_adaptor_strerror(rc), err);
+        return NGX_ERROR;
+    }
+
+    ngx_http_zmq_log_fill_config(zmcf, &cfg);
+
+    rc = ngx_http_zmq_log_probe(&cfg);
+
+    if (rc != ZMQ_ADAPTOR_OK && rc != -1) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "zmq_log CURVE certificates with this configuration: %s",
+                      zmq_adaptor_strerror(rc));
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_zmq_log_wipe_curve(void *data)
+{
+    ngx_explicit_memzero(data, sizeof(zmq_adaptor_curve_keys));
 }
 
 
@@ -872,6 +1017,10 @@ ngx_http_zmq_log_init(ngx_conf_t *cf)
 
     zmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_zmq_log_module);
 
+    if (ngx_http_zmq_log_load_curve(cf, zmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (!zmcf->used) {
         return NGX_OK;
     }
@@ -970,7 +1119,8 @@ ngx_http_zmq_log_init_process(ngx_cycle_t *cycle)
     if (zmcf == NULL
         || (zmcf->endpoint.data == NULL
             && zmcf->queue_records == NGX_CONF_UNSET_SIZE
-            && zmcf->queue_bytes == NGX_CONF_UNSET_SIZE))
+            && zmcf->queue_bytes == NGX_CONF_UNSET_SIZE
+            && zmcf->curve == NULL))
     {
         return NGX_OK;
     }

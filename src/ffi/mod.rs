@@ -1,5 +1,6 @@
-//! The C ABI. One file per C object: [`logger`] (the per-process logger) and
-//! [`proxy`] (the adaptor proxy handle). Every export runs inside
+//! The C ABI. One file per C object: [`logger`] (the per-process logger),
+//! [`proxy`] (the adaptor proxy handle), [`log`] (the library's log callback) and
+//! [`curve`] (CURVE keys read from certificate files). Every export runs inside
 //! `ffi_boundary!`, so no panic crosses into C, and checks pointers with
 //! `try_ref!`/`try_slice!` before use.
 //!
@@ -7,6 +8,7 @@
 //! `unsafe`, so each function checks for NULL and documents what else it relies on.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
+pub mod curve;
 pub mod log;
 pub mod logger;
 pub mod proxy;

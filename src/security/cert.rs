@@ -133,6 +133,12 @@ impl SecretKey {
         &self.0
     }
 
+    /// The key as 40 Z85 characters, for the C ABI's `curve_secret_key` (the caller
+    /// wipes the string when done with it).
+    pub(crate) fn to_z85_secret(&self) -> String {
+        encode_z85(&self.0)
+    }
+
     /// The public key that belongs to this secret key (libzmq's `zmq_curve_public`).
     pub fn public(&self) -> Result<PublicKey, SecurityError> {
         let mut secret = encode_z85(&self.0).into_bytes();

@@ -65,6 +65,10 @@ package ZmqNginx;
 #   timeout           seconds to wait for the records (default 10)
 #   config_error      the block only runs "nginx -t" on its configuration, which
 #                     must fail and print this text (substring match)
+#   setup             shell commands run in the checkout (with $TEST_NGINX_*
+#                     expanded) before nginx is configured; each must exit 0.
+#                     $TEST_NGINX_ADAPTOR_BIN is the adaptor binary and
+#                     $TEST_NGINX_PORT2/3 two free ports for peers started there
 #
 # require_zmq_log_module() (call before run_tests) loads the nginx C module
 # <libdir>/ngx_http_zmq_log_module.so in every block; the whole file is skipped when
@@ -113,7 +117,7 @@ my $PYTHON = $ENV{PYTHON} // '/usr/bin/python3';
 my $SUB = "$ROOT/scripts/sub.py";
 my $NGINX = $ENV{TEST_NGINX_BINARY} // find_nginx();
 
-my ($TMP, $SERVROOT, $PORT, $ENDPOINT, $ADAPTOR_SOCK, $PUB_SOCK, $LINK);
+my ($TMP, $SERVROOT, $PORT, $PORT2, $PORT3, $ENDPOINT, $ADAPTOR_SOCK, $PUB_SOCK, $LINK);
 my ($adaptor_pid, $sub_pid, $nginx_pid, $wrk_pid);
 my ($reload_time, @reload_old_workers);
 my $sub_out;
@@ -198,6 +202,9 @@ sub setup_dirs {
     $LINK = "$TMP/listen";
     $ENDPOINT = "ipc://$LINK";
     $PORT = free_port();
+    # Two more for peers a block starts itself (setup); distinct from $PORT.
+    do { $PORT2 = free_port() } while $PORT2 == $PORT;
+    do { $PORT3 = free_port() } while $PORT3 == $PORT || $PORT3 == $PORT2;
 }
 
 sub spawn {
@@ -355,6 +362,9 @@ sub expand_vars {
         TEST_NGINX_ZMQ_ENDPOINT => $ENDPOINT,
         TEST_NGINX_ROOT        => $ROOT,
         TEST_NGINX_LIBDIR      => $LIBDIR,
+        TEST_NGINX_ADAPTOR_BIN => $ADAPTOR_BIN,
+        TEST_NGINX_PORT2       => $PORT2,
+        TEST_NGINX_PORT3       => $PORT3,
     );
     $s =~ s/\$(TEST_NGINX_\w+)/exists $v{$1} ? $v{$1} : (exists $ENV{$1} ? $ENV{$1} : "\$$1")/ge;
     return $s;
@@ -672,6 +682,12 @@ sub run_block {
     unlink $LINK;
     unlink map { "$SERVROOT/logs/$_" } qw(error.log access.log stderr.log nginx.pid);
     unlink "$TMP/wrk.out";
+
+    for my $cmd (grep { length } map { trimmed($_) } split /\n/, (section($block, 'setup') // '')) {
+        $cmd = expand_vars($cmd);
+        my $out = `cd '$ROOT' && $cmd 2>&1`;
+        die "$name: setup '$cmd' failed:\n$out" if $?;
+    }
 
     my $config_error = section($block, 'config_error');
     if (defined $config_error) {
