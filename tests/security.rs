@@ -1418,19 +1418,28 @@ fn reverse_channel_admits_only_listed_curve_publishers() {
     assert_eq!(a.proc.term(Duration::from_secs(10)), Some(0));
 }
 
-#[test]
-fn a_c_worker_logs_over_tcp_curve_through_the_adaptor() {
+/// Keys of a CURVE pipeline made by keygen: the adaptor's, a worker's, a consumer's.
+struct CurveKeys {
+    server: security::cert::Generated,
+    worker: security::cert::Generated,
+}
+
+/// A tcp + CURVE adaptor admitting a worker and a consumer (keys by keygen), the
+/// consumer subscribed, and the C program `curve_worker` run as `worker(dir, keys,
+/// listen)` makes it: it must exit 0 and the consumer must get exactly `n` records.
+fn c_curve_worker_delivers(n: usize, worker: impl Fn(&Path, &CurveKeys, &str) -> Command) {
     let d = tempdir();
     let clients = d.path().join("clients");
     std::fs::create_dir(&clients).unwrap();
-    let server = security::keygen(&d.path().join("adaptor")).unwrap();
-    let worker = security::keygen(&d.path().join("worker")).unwrap();
+    let keys = CurveKeys {
+        server: security::keygen(&d.path().join("adaptor")).unwrap(),
+        worker: security::keygen(&d.path().join("worker")).unwrap(),
+    };
     let consumer = security::keygen(&d.path().join("consumer")).unwrap();
-    for g in [&worker, &consumer] {
+    for g in [&keys.worker, &consumer] {
         let name = g.public_file.file_name().unwrap();
         std::fs::copy(&g.public_file, clients.join(name)).unwrap();
     }
-    let exe = compile_c("curve_worker", d.path());
     let (listen, publish) = (
         format!("tcp://127.0.0.1:{}", free_port()),
         format!("tcp://127.0.0.1:{}", free_port()),
@@ -1441,22 +1450,19 @@ fn a_c_worker_logs_over_tcp_curve_through_the_adaptor() {
         "-p",
         &publish,
         "--curve-secret",
-        server.secret_file.to_str().unwrap(),
+        keys.server.secret_file.to_str().unwrap(),
         "--curve-clients",
         clients.to_str().unwrap(),
     ]);
     let sub = Client::connect(
         &publish,
-        Some(&client_keys(&server.public_file, &consumer.secret_file)),
+        Some(&client_keys(
+            &keys.server.public_file,
+            &consumer.secret_file,
+        )),
     );
     // The adaptor holds records until the consumer's subscription is there.
-    let out = Command::new(&exe)
-        .args([&listen, "5000"])
-        .arg(server.keys.public.to_z85())
-        .arg(worker.keys.public.to_z85())
-        .arg(zmq::z85_encode(worker.keys.secret.as_bytes()).unwrap())
-        .output()
-        .unwrap();
+    let out = worker(d.path(), &keys, &listen).output().unwrap();
     assert!(
         out.status.success(),
         "{}{}",
@@ -1464,67 +1470,41 @@ fn a_c_worker_logs_over_tcp_curve_through_the_adaptor() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        wait_until(Duration::from_secs(10), || sub.count() >= 5000),
+        wait_until(Duration::from_secs(10), || sub.count() >= n),
         "consumer got {}",
         sub.count()
     );
-    assert_eq!(sub.count(), 5000);
+    assert_eq!(sub.count(), n);
     assert_eq!(a.proc.term(Duration::from_secs(10)), Some(0));
 }
 
 #[test]
+fn a_c_worker_logs_over_tcp_curve_through_the_adaptor() {
+    c_curve_worker_delivers(5000, |dir, k, listen| {
+        let mut c = Command::new(compile_c("curve_worker", dir));
+        c.args([listen, "5000"])
+            .arg(k.server.keys.public.to_z85())
+            .arg(k.worker.keys.public.to_z85())
+            .arg(zmq::z85_encode(k.worker.keys.secret.as_bytes()).unwrap());
+        c
+    });
+}
+
+#[test]
 fn a_c_worker_reads_its_keys_from_certificate_files() {
-    let d = tempdir();
-    let clients = d.path().join("clients");
-    std::fs::create_dir(&clients).unwrap();
-    let server = security::keygen(&d.path().join("adaptor")).unwrap();
-    let worker = security::keygen(&d.path().join("worker")).unwrap();
-    let consumer = security::keygen(&d.path().join("consumer")).unwrap();
-    for g in [&worker, &consumer] {
-        let name = g.public_file.file_name().unwrap();
-        std::fs::copy(&g.public_file, clients.join(name)).unwrap();
-    }
-    // The same secret certificate, readable by others: refused.
-    let open = d.path().join("open.key_secret");
-    std::fs::copy(&worker.secret_file, &open).unwrap();
-    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let exe = compile_c("curve_worker", d.path());
-    let (listen, publish) = (
-        format!("tcp://127.0.0.1:{}", free_port()),
-        format!("tcp://127.0.0.1:{}", free_port()),
-    );
-    let mut a = adaptor(&[
-        "-b",
-        &listen,
-        "-p",
-        &publish,
-        "--curve-secret",
-        server.secret_file.to_str().unwrap(),
-        "--curve-clients",
-        clients.to_str().unwrap(),
-    ]);
-    let sub = Client::connect(
-        &publish,
-        Some(&client_keys(&server.public_file, &consumer.secret_file)),
-    );
-    let out = Command::new(&exe)
-        .args([&listen, "2000", "--files"])
-        .args([&server.public_file, &worker.secret_file, &open])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        wait_until(Duration::from_secs(10), || sub.count() >= 2000),
-        "consumer got {}",
-        sub.count()
-    );
-    assert_eq!(sub.count(), 2000);
-    assert_eq!(a.proc.term(Duration::from_secs(10)), Some(0));
+    c_curve_worker_delivers(2000, |dir, k, listen| {
+        // The same secret certificate, readable by others: refused (checked in C).
+        let open = dir.join("open.key_secret");
+        std::fs::copy(&k.worker.secret_file, &open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut c = Command::new(compile_c("curve_worker", dir));
+        c.args([listen, "2000", "--files"]).args([
+            &k.server.public_file,
+            &k.worker.secret_file,
+            &open,
+        ]);
+        c
+    });
 }
 
 #[test]
