@@ -8,6 +8,7 @@
 #   LUA_CMOD_DIR=$LIBDIR/lua/5.1  LUA_LMOD_DIR=$PREFIX/share/lua/5.1
 #   SYSTEMD_UNIT_DIR=$PREFIX/lib/systemd/system  SYSCONFDIR=$PREFIX/etc
 #   DOCDIR=$PREFIX/share/doc/zmq-adaptor  NGINX_MODULE_DIR=$PREFIX/lib/nginx/modules
+#   MANDIR=$PREFIX/share/man
 #   DESTDIR=
 #   CONFIG=keep   keep: install zmq-adaptor.toml only when absent (never clobber an
 #                 operator's file); always: install it (packaging, conffile).
@@ -25,6 +26,7 @@ LUA_LMOD_DIR=${LUA_LMOD_DIR:-$PREFIX/share/lua/5.1}
 SYSTEMD_UNIT_DIR=${SYSTEMD_UNIT_DIR:-$PREFIX/lib/systemd/system}
 SYSCONFDIR=${SYSCONFDIR:-$PREFIX/etc}
 DOCDIR=${DOCDIR:-$PREFIX/share/doc/zmq-adaptor}
+MANDIR=${MANDIR:-$PREFIX/share/man}
 NGINX_MODULE_DIR=${NGINX_MODULE_DIR:-$PREFIX/lib/nginx/modules}
 CONFIG=${CONFIG:-keep}
 DESTDIR=${DESTDIR:-}
@@ -51,7 +53,7 @@ need zmq-loggen target/release/zmq-loggen
 # scripts/install_atomic.sh): a running nginx or adaptor that has the old file
 # mapped keeps its intact inode.
 dirs=("$BINDIR" "$LIBDIR" "$LIBDIR/pkgconfig" "$INCLUDEDIR" "$LUA_CMOD_DIR"
-      "$LUA_LMOD_DIR/resty/zmq_logger" "$SYSTEMD_UNIT_DIR" "$SYSCONFDIR/zmq-adaptor" "$DOCDIR")
+      "$LUA_LMOD_DIR/resty/zmq_logger" "$SYSTEMD_UNIT_DIR" "$SYSCONFDIR/zmq-adaptor" "$DOCDIR" "$MANDIR/man1")
 for d in "${dirs[@]}"; do install -d -m 0755 "$DESTDIR$d"; done
 
 scripts/install_atomic.sh 0644 "$DIST/libzmq_adaptor.so.$VERSION" "$DESTDIR$LIBDIR/libzmq_adaptor.so.$VERSION"
@@ -64,6 +66,11 @@ for b in zmq-adaptor zmq-loggen; do
   scripts/install_atomic.sh 0755 "$DIST/$b" "$DESTDIR$BINDIR/$b"
 done
 ln -sfn zmq-adaptor "$DESTDIR$BINDIR/api-gateway-zmq-adaptor"
+# Manual pages, made by the binaries themselves from their flags (clap_mangen).
+"$DIST/zmq-adaptor" man | gzip -9n >"$DESTDIR$MANDIR/man1/zmq-adaptor.1.gz"
+"$DIST/zmq-loggen" --man | gzip -9n >"$DESTDIR$MANDIR/man1/zmq-loggen.1.gz"
+chmod 0644 "$DESTDIR$MANDIR/man1/zmq-adaptor.1.gz" "$DESTDIR$MANDIR/man1/zmq-loggen.1.gz"
+ln -sfn zmq-adaptor.1.gz "$DESTDIR$MANDIR/man1/api-gateway-zmq-adaptor.1.gz"
 # The nginx dynamic module, when it was built (needs nginx-dev).
 if [ -e "$DIST/ngx_http_zmq_log_module.so" ]; then
   need ngx_http_zmq_log_module.so target/release/ngx_http_zmq_log_module.so

@@ -25,7 +25,7 @@ mkdir -p "$ROOT/DEBIAN"
 # Debian paths; the unit and config paths inside the files follow.
 DESTDIR=$ROOT PREFIX=/usr LIBDIR=/usr/lib/$MULTIARCH SYSCONFDIR=/etc \
   SYSTEMD_UNIT_DIR=/lib/systemd/system LUA_CMOD_DIR=/usr/lib/$MULTIARCH/lua/5.1 \
-  LUA_LMOD_DIR=/usr/share/lua/5.1 DOCDIR=/usr/share/doc/zmq-adaptor \
+  LUA_LMOD_DIR=/usr/share/lua/5.1 DOCDIR=/usr/share/doc/zmq-adaptor MANDIR=/usr/share/man \
   NGINX_MODULE_DIR=/usr/lib/nginx/modules CONFIG=always \
   scripts/install.sh >/dev/null
 

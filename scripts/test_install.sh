@@ -47,8 +47,14 @@ for f in bin/zmq-adaptor bin/zmq-loggen bin/api-gateway-zmq-adaptor \
   include/zmq_adaptor.h lib/pkgconfig/zmq_adaptor.pc lib/lua/5.1/zmq_logger.so \
   share/lua/5.1/resty/zmq_logger/usage.lua lib/systemd/system/zmq-adaptor.service \
   etc/zmq-adaptor/zmq-adaptor.toml share/doc/zmq-adaptor/zmq-adaptor.toml.example \
-  share/doc/zmq-adaptor/LICENSE; do
+  share/doc/zmq-adaptor/LICENSE share/man/man1/zmq-adaptor.1.gz \
+  share/man/man1/zmq-loggen.1.gz share/man/man1/api-gateway-zmq-adaptor.1.gz; do
   [ -e "$D$P/$f" ] || fail "installed: $f missing"
+done
+# The manual pages (roff, made from the flags by clap_mangen) document the flags.
+for page in 'zmq-adaptor:publish\-packed' 'zmq-loggen:flush\-ms'; do
+  zcat "$D$P/share/man/man1/${page%%:*}.1.gz" | grep -qF -- "${page#*:}" \
+    || fail "man ${page%%:*}: ${page#*:} not documented"
 done
 if [ -e target/dist/ngx_http_zmq_log_module.so ]; then
   m=$D$P/lib/nginx/modules/ngx_http_zmq_log_module.so
@@ -290,6 +296,9 @@ if command -v lintian >/dev/null; then
   if grep -q '^E:' "$tmp/lintian.out"; then
     grep '^E:' "$tmp/lintian.out" >&2
     fail "lintian errors"
+  elif grep -q 'no-manual-page' "$tmp/lintian.out"; then
+    grep 'no-manual-page' "$tmp/lintian.out" >&2
+    fail "lintian: a program without a manual page"
   else
     ok "lintian: no errors ($(grep -c '^W:' "$tmp/lintian.out" || true) warnings)"
   fi

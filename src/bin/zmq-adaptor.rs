@@ -154,6 +154,10 @@ enum Command {
     Tail(TailArgs),
     /// Publish stdin lines as records to ENDPOINT (an adaptor's -b side), to try a pipeline without nginx.
     Pub(PubArgs),
+    /// Write this program's manual page (roff) to standard output (`make install`
+    /// installs it).
+    #[command(hide = true)]
+    Man,
 }
 
 fn parse_allow(s: &str) -> Result<ipnet::IpNet, String> {
@@ -316,6 +320,17 @@ fn parse_args(argv: Vec<OsString>) -> Result<Cli, clap::Error> {
     Cli::try_parse_from(all)
 }
 
+/// `zmq-adaptor man`: the manual page clap_mangen makes from the flags above.
+fn man_page() -> ExitCode {
+    match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout().lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("zmq-adaptor: man: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn run_tool(tool: Command) -> ExitCode {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -326,6 +341,7 @@ fn run_tool(tool: Command) -> ExitCode {
     }
     let result = match tool {
         Command::Keygen { path } => return keygen(&path),
+        Command::Man => return man_page(),
         Command::Tail(t) => t.curve.keys().and_then(|curve| {
             tools::tail(
                 &tools::TailOptions {
@@ -430,6 +446,9 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => e.exit(),
     };
+    if let Some(Command::Man) = cli.command {
+        return man_page();
+    }
     if let Some(command) = cli.command {
         return run_tool(command);
     }

@@ -2,15 +2,22 @@
 //! prints the logger's counters. For load tests, demos and checking a gateway's path
 //! to the adaptor.
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use zmq_adaptor::{security, Config};
 
 /// Logs COUNT records "PREFIX-NNNNNNN" (optionally with a topic) via the library.
 #[derive(Parser, Debug)]
-#[command(name = "zmq-loggen", version, about)]
+#[command(
+    name = "zmq-loggen",
+    version,
+    about = "Logs generated records through libzmq_adaptor to a zmq-adaptor: to try a pipeline end to end and to measure it"
+)]
 struct Cli {
+    /// Write this program's manual page (roff) to standard output and exit.
+    #[arg(long, hide = true)]
+    man: bool,
     /// Adaptor listen endpoint to connect to.
     #[arg(short = 'e', long, default_value = zmq_adaptor::config::DEFAULT_ENDPOINT)]
     endpoint: String,
@@ -51,6 +58,15 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.man {
+        return match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout().lock()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("zmq-loggen: man: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let d = Config::default();
     let curve = match (&cli.curve_server, &cli.curve_secret) {
         (Some(server), Some(secret)) => {
