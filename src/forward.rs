@@ -234,9 +234,9 @@ pub struct PackedOut {
     next_seq: u64,
     /// Live subscription prefixes of packed consumers.
     subs: Vec<Vec<u8>>,
-    /// Worker records held for a consumer and published late (see `add_late`): the
+    /// Worker records being packed by the adaptor (see `add_record`): the
     /// batch being built and the seq its next record must have.
-    late: Option<(wire::BatchWriter, Stream, u64)>,
+    packing: Option<(wire::BatchWriter, Stream, u64)>,
 }
 
 impl PackedOut {
@@ -276,7 +276,7 @@ impl PackedOut {
             },
             next_seq: 1,
             subs: Vec::new(),
-            late: None,
+            packing: None,
         })
     }
 
@@ -328,10 +328,12 @@ impl PackedOut {
         Ok(())
     }
 
-    /// Publishes a record that was held for a consumer before any packed consumer
-    /// was subscribed: a worker's record under its own stream and seq (consecutive
-    /// records of one stream share a batch), a plain publisher's under the adaptor's.
-    fn add_late(
+    /// Packs one record for the packed stream: a worker's record under its own stream
+    /// and seq (consecutive records of one stream share a batch, sent by
+    /// `flush_records`), a plain publisher's under the adaptor's. Used for records held
+    /// for a consumer before any packed consumer subscribed, and for the records of a
+    /// resent batch not seen before.
+    fn add_record(
         &mut self,
         origin: Option<(Stream, u64)>,
         acked: u64,
@@ -342,24 +344,24 @@ impl PackedOut {
         let Some((stream, seq)) = origin else {
             return self.add_legacy(topic, record, acct);
         };
-        let same = self.late.as_ref().is_some_and(|(w, s, next)| {
+        let same = self.packing.as_ref().is_some_and(|(w, s, next)| {
             *s == stream && *next == seq && w.len() < PACKED_BATCH_BYTES
         });
         if !same {
-            self.flush_late(acct)?;
+            self.flush_records(acct)?;
             let w = wire::BatchWriter::new(Vec::new(), stream, seq, acked);
-            self.late = Some((w, stream, seq));
+            self.packing = Some((w, stream, seq));
         }
-        if let Some((w, _, next)) = self.late.as_mut() {
+        if let Some((w, _, next)) = self.packing.as_mut() {
             w.push(topic, record);
             *next = seq + 1;
         }
         Ok(())
     }
 
-    /// Sends what `add_late` gathered.
-    fn flush_late(&mut self, acct: &Accounting) -> zmq::Result<()> {
-        if let Some((w, _, _)) = self.late.take() {
+    /// Sends what `add_record` gathered.
+    fn flush_records(&mut self, acct: &Accounting) -> zmq::Result<()> {
+        if let Some((w, _, _)) = self.packing.take() {
             let n = w.count() as u64;
             self.send(&w.finish(), n, acct)?;
         }
@@ -817,34 +819,11 @@ impl Forwarder {
             } else if fresh > 0 {
                 // Re-pack only the records not seen before, one batch per run of
                 // consecutive sequence numbers.
-                let mut run: Option<wire::BatchWriter> = None;
-                let mut next = 0u64;
                 for hd in &held {
-                    let Some((_, seq)) = hd.origin else { continue };
-                    let Payload::Packed {
-                        batch: b,
-                        topic,
-                        body,
-                    } = &hd.payload
-                    else {
-                        continue;
-                    };
-                    if run.is_some() && seq != next {
-                        if let Some(w) = run.take() {
-                            let n = w.count() as u64;
-                            p.send(&w.finish(), n, &self.acct)?;
-                        }
-                    }
-                    let w = run.get_or_insert_with(|| {
-                        wire::BatchWriter::new(Vec::new(), h.stream, seq, h.acked)
-                    });
-                    w.push(&b[topic.0..topic.0 + topic.1], &b[body.0..body.0 + body.1]);
-                    next = seq + 1;
+                    let (topic, record) = hd.topic_record();
+                    p.add_record(hd.origin, h.acked, topic, record, &self.acct)?;
                 }
-                if let Some(w) = run.take() {
-                    let n = w.count() as u64;
-                    p.send(&w.finish(), n, &self.acct)?;
-                }
+                p.flush_records(&self.acct)?;
             }
         }
         if dups > 0 {
@@ -926,7 +905,7 @@ impl Forwarder {
                     .map_or(0, |st| st.acked_sent);
                 let (topic, record) = h.topic_record();
                 if let Some(p) = self.packed.as_mut() {
-                    p.add_late(h.origin, acked, topic, record, &self.acct)?;
+                    p.add_record(h.origin, acked, topic, record, &self.acct)?;
                 }
                 self.settle(&h);
                 self.acct.forwarded.fetch_add(1, SeqCst);
@@ -965,7 +944,7 @@ impl Forwarder {
             break;
         }
         if let Some(p) = self.packed.as_mut() {
-            p.flush_late(&self.acct)?;
+            p.flush_records(&self.acct)?;
         }
         Ok(progressed)
     }
