@@ -201,7 +201,9 @@ impl Logger {
         Ok(logger)
     }
 
-    /// Queues one single-frame record. Request path: no lock, no syscall.
+    /// Queues one single-frame record. Request path: one copy into the queue, no
+    /// lock; the only syscall is the drainer wake-up when the queue reaches
+    /// `batch_records`.
     #[inline]
     pub fn log(&self, record: &[u8]) -> Result<()> {
         self.push(b"", record)

@@ -160,11 +160,8 @@ fn a_lagging_consumer_delays_the_stream_and_loses_nothing() {
         assert_eq!(n, 10_000, "each consumer gets everything");
     }
     let m = get_metrics(&maddr);
-    let stall: f64 = m
-        .lines()
-        .find_map(|l| l.strip_prefix("zmq_adaptor_publish_stall_seconds_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{m}"));
+    let stall =
+        series(&m, "zmq_adaptor_publish_stall_seconds_total").unwrap_or_else(|| panic!("{m}"));
     assert!(
         stall > 0.5,
         "the wait for the lagging consumer is visible: {stall}"

@@ -2,7 +2,7 @@
 //! `pub` → a real adaptor → `tail`, and `--config FILE` driving a real adaptor.
 
 mod common;
-use common::adaptor::{free_addr, free_tcp, get_metrics};
+use common::adaptor::{free_addr, free_tcp, get_metrics, series};
 use common::*;
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
@@ -120,12 +120,6 @@ fn tail_json_and_topic_filter() {
         ]
     );
     assert_eq!(a.term(Duration::from_secs(5)), Some(0));
-}
-
-/// The value of an unlabelled series in a `/metrics` response.
-fn series(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
 #[test]

@@ -215,12 +215,7 @@ fn records_held_before_a_packed_consumer_came_go_to_it_when_it_comes() {
     for i in 0..10 {
         plain.send(format!("plain-{i}").as_bytes(), 0).unwrap();
     }
-    let held = |m: &str| {
-        m.lines()
-            .find_map(|l| l.strip_prefix("zmq_adaptor_backlog_records "))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .unwrap_or(-1.0)
-    };
+    let held = |m: &str| series(m, "zmq_adaptor_backlog_records").unwrap_or(-1.0);
     let t = Instant::now();
     while held(&get_metrics(&metrics)) < 3010.0 && t.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(50));

@@ -823,11 +823,7 @@ fn metric(port: u16, name: &str) -> u64 {
     let _ = c.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n");
     let mut body = String::new();
     let _ = c.read_to_string(&mut body);
-    body.lines()
-        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
+    common::adaptor::series(&body, name).map_or(0, |v| v as u64)
 }
 
 /// Runs zmq-loggen; returns (exit code, stdout + stderr).

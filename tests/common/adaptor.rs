@@ -102,6 +102,12 @@ pub fn free_addr() -> String {
     l.local_addr().unwrap().to_string()
 }
 
+/// The value of an unlabelled series (`name value`) in a `/metrics` text.
+pub fn series(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
 /// `GET /metrics` over a plain TCP connection: the whole response (status, headers,
 /// body).
 pub fn get_metrics(addr: &str) -> String {
