@@ -191,6 +191,17 @@ fn record(ids: &LocalIds, i: usize, topic: bool) -> DurableRecord {
     }
 }
 
+/// A nats-server in `dir`/nats on which the "usage" stream was created, then stopped:
+/// what a sink meets when JetStream goes away after its first start.
+fn stream_then_down(dir: &Path) -> Nats {
+    let mut nats = Nats::start(&dir.join("nats"));
+    JetStreamSink::start(opts(&nats.url(), "usage"))
+        .unwrap()
+        .shutdown(Duration::from_secs(1));
+    nats.down();
+    nats
+}
+
 fn opts(url: &str, subject: &str) -> JetStreamOptions {
     let mut o = JetStreamOptions::new(url, subject);
     o.ack_timeout = Duration::from_secs(2);
@@ -302,12 +313,7 @@ fn nats_restart_mid_run_loses_nothing_and_stores_once() {
 #[test]
 fn graceful_sink_restart_while_nats_down_delivers_spool() {
     let d = tempdir();
-    let mut nats = Nats::start(&d.path().join("nats"));
-    // Create the stream, then take the server away.
-    JetStreamSink::start(opts(&nats.url(), "usage"))
-        .unwrap()
-        .shutdown(Duration::from_secs(1));
-    nats.down();
+    let mut nats = stream_then_down(d.path());
     let url = nats.url();
     let mk = || {
         let mut o = opts(&url, "usage");
@@ -363,11 +369,7 @@ fn child_sink_process() {
 #[test]
 fn killed_sink_while_nats_down_delivers_spool() {
     let d = tempdir();
-    let mut nats = Nats::start(&d.path().join("nats"));
-    JetStreamSink::start(opts(&nats.url(), "usage"))
-        .unwrap()
-        .shutdown(Duration::from_secs(1));
-    nats.down();
+    let mut nats = stream_then_down(d.path());
     let spool_dir = d.path().join("spool");
     let n = 20_000;
     let mut child = Proc(
@@ -425,11 +427,7 @@ fn killed_sink_while_nats_down_delivers_spool() {
 #[test]
 fn full_spool_refuses_and_counts() {
     let d = tempdir();
-    let mut nats = Nats::start(&d.path().join("nats"));
-    JetStreamSink::start(opts(&nats.url(), "usage"))
-        .unwrap()
-        .shutdown(Duration::from_secs(1));
-    nats.down();
+    let mut nats = stream_then_down(d.path());
     let mut o = opts(&nats.url(), "usage");
     o.spool = Some(spool(&d.path().join("spool"), 256 << 10));
     let sink = JetStreamSink::start(o).unwrap();
@@ -466,11 +464,7 @@ fn full_spool_refuses_and_counts() {
 #[test]
 fn corrupt_spool_tail_is_skipped_and_counted() {
     let d = tempdir();
-    let mut nats = Nats::start(&d.path().join("nats"));
-    JetStreamSink::start(opts(&nats.url(), "usage"))
-        .unwrap()
-        .shutdown(Duration::from_secs(1));
-    nats.down();
+    let mut nats = stream_then_down(d.path());
     let spool_dir = d.path().join("spool");
     let url = nats.url();
     let mk = || {
@@ -773,11 +767,7 @@ fn http_get(port: u16, path: &str) -> String {
 #[test]
 fn adaptor_killed_or_stopped_while_nats_down_keeps_records_in_the_spool() {
     let d = tempdir();
-    let mut nats = Nats::start(&d.path().join("nats"));
-    JetStreamSink::start(opts(&nats.url(), "usage"))
-        .unwrap()
-        .shutdown(Duration::from_secs(1));
-    nats.down();
+    let mut nats = stream_then_down(d.path());
     let listen = ipc(d.path(), "listen");
     let spool_dir = d.path().join("spool");
     let spool_arg = ["--spool", spool_dir.to_str().unwrap()];
