@@ -67,16 +67,7 @@ fn rogue_peers_cannot_close_or_fake_the_consumer_gate() {
     let listen = ipc(dir.path(), "listen");
     let publish = free_tcp();
     let maddr = free_addr();
-    let mut a = start_adaptor(&[
-        "-b",
-        &listen,
-        "-p",
-        &publish,
-        "--metrics",
-        &maddr,
-        "--stats-interval",
-        "0",
-    ]);
+    let mut a = adaptor_on(&listen, &publish, &["--metrics", &maddr]);
     let real = Sub::connect(&publish, b"");
     wait_until_subscribed(&listen, &real);
     // Rogue peers on the consumers' side, speaking raw subscription messages.
@@ -175,16 +166,7 @@ fn metrics_add_up_at_every_scrape_and_sum_the_workers() {
     let listen = ipc(dir.path(), "listen");
     let publish = free_tcp();
     let maddr = free_addr();
-    let mut a = start_adaptor(&[
-        "-b",
-        &listen,
-        "-p",
-        &publish,
-        "--metrics",
-        &maddr,
-        "--stats-interval",
-        "0",
-    ]);
+    let mut a = adaptor_on(&listen, &publish, &["--metrics", &maddr]);
     let sub = Sub::connect(&publish, b"");
     wait_until_subscribed(&listen, &sub);
     let workers: Vec<_> = (0..2)
@@ -247,18 +229,11 @@ fn sigterm_with_a_slow_consumer_counts_every_record() {
     let dir = tempdir();
     let listen = ipc(dir.path(), "listen");
     let publish = free_tcp();
-    let mut a = start_adaptor(&[
-        "-b",
+    let mut a = adaptor_on(
         &listen,
-        "-p",
         &publish,
-        "--publish-hwm",
-        "100",
-        "--drain-timeout",
-        "1",
-        "--stats-interval",
-        "0",
-    ]);
+        &["--publish-hwm", "100", "--drain-timeout", "1"],
+    );
     // An independent consumer that reads about 20,000 records/s.
     let py = Command::new("/usr/bin/python3")
         .args([

@@ -105,18 +105,11 @@ fn a_lagging_consumer_delays_the_stream_and_loses_nothing() {
     let listen = ipc(dir.path(), "listen");
     let publish = free_tcp();
     let maddr = free_addr();
-    let mut a = start_adaptor(&[
-        "-b",
+    let mut a = adaptor_on(
         &listen,
-        "-p",
         &publish,
-        "--stats-interval",
-        "0",
-        "--publish-hwm",
-        "1000",
-        "--metrics",
-        &maddr,
-    ]);
+        &["--publish-hwm", "1000", "--metrics", &maddr],
+    );
     // Two consumers counting what they get: one reads at once, the other only after
     // a 2 s pause (its queue, then the kernel's buffers, fill up meanwhile).
     let src = "import zmq,sys,time\n\
@@ -264,18 +257,7 @@ fn reverse_channel_end_to_end() {
     let tracker = ctx.socket(zmq::PUB).unwrap();
     tracker.set_linger(0).unwrap();
     tracker.bind(&reverse_pub).unwrap();
-    let mut a = start_adaptor(&[
-        "-b",
-        &listen,
-        "-p",
-        &publish,
-        "-l",
-        &reverse_pub,
-        "-u",
-        &push,
-        "--stats-interval",
-        "0",
-    ]);
+    let mut a = adaptor_on(&listen, &publish, &["-l", &reverse_pub, "-u", &push]);
     assert!(a.wait_for("reverse channel", Duration::from_secs(5)));
     let pull = ctx.socket(zmq::PULL).unwrap();
     pull.set_linger(0).unwrap();
@@ -304,21 +286,11 @@ fn reverse_test_mode_runs_its_own_publisher_and_receiver() {
     let dir = tempdir();
     let l = free_tcp();
     let u = ipc(dir.path(), "push");
-    let mut a = start_adaptor(&[
-        "-b",
+    let mut a = adaptor_on(
         &ipc(dir.path(), "listen"),
-        "-p",
         &free_tcp(),
-        "-r",
-        "-l",
-        &l,
-        "-u",
-        &u,
-        "--test-interval-ms",
-        "20",
-        "--stats-interval",
-        "0",
-    ]);
+        &["-r", "-l", &l, "-u", &u, "--test-interval-ms", "20"],
+    );
     assert!(
         a.wait_for("reverse: received SEND-", Duration::from_secs(10)),
         "{}",
@@ -458,18 +430,11 @@ fn ipc_mode_group_stale_file_and_in_use() {
     }
     assert!(path.exists());
     let listen = format!("ipc://{}", path.display());
-    let mut a = start_adaptor(&[
-        "-b",
+    let mut a = adaptor_on(
         &listen,
-        "-p",
         &free_tcp(),
-        "--ipc-mode",
-        "0660",
-        "--ipc-group",
-        "nogroup",
-        "--stats-interval",
-        "0",
-    ]);
+        &["--ipc-mode", "0660", "--ipc-group", "nogroup"],
+    );
     let m = std::fs::metadata(&path).unwrap();
     assert_eq!(m.permissions().mode() & 0o777, 0o660);
     assert_eq!(Some(m.gid()), zmq_adaptor::adaptor::group_id("nogroup"));
@@ -490,18 +455,11 @@ fn warns_when_workers_could_not_connect() {
     let dir = tempdir();
     let listen = ipc(dir.path(), "listen");
     // Default mode of a socket file root creates is not writable by others.
-    let mut a = start_adaptor(&[
-        "-b",
+    let mut a = adaptor_on(
         &listen,
-        "-p",
         &free_tcp(),
-        "--ipc-mode",
-        "0600",
-        "--worker-user",
-        "nobody",
-        "--stats-interval",
-        "0",
-    ]);
+        &["--ipc-mode", "0600", "--worker-user", "nobody"],
+    );
     assert!(
         a.wait_for(
             "WARNING: nginx workers running as 'nobody' cannot connect",
@@ -511,18 +469,11 @@ fn warns_when_workers_could_not_connect() {
         a.stderr()
     );
     a.proc.term(Duration::from_secs(5));
-    let mut ok = start_adaptor(&[
-        "-b",
+    let mut ok = adaptor_on(
         &listen,
-        "-p",
         &free_tcp(),
-        "--ipc-mode",
-        "0666",
-        "--worker-user",
-        "nobody",
-        "--stats-interval",
-        "0",
-    ]);
+        &["--ipc-mode", "0666", "--worker-user", "nobody"],
+    );
     std::thread::sleep(Duration::from_millis(300));
     assert!(!ok.stderr().contains("WARNING"), "{}", ok.stderr());
     ok.proc.term(Duration::from_secs(5));

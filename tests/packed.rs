@@ -25,10 +25,9 @@ fn loggen(listen: &str, n: usize, prefix: &str, flush_ms: u32, extra: &[&str]) -
 /// An adaptor listening on `listen`, publishing on `publish` and the packed stream on
 /// `packed`, with `extra` flags.
 fn packed_adaptor(listen: &str, publish: &str, packed: &str, extra: &[&str]) -> Adaptor {
-    let mut args = vec!["-b", listen, "-p", publish, "--publish-packed", packed];
-    args.extend_from_slice(&["--stats-interval", "0"]);
+    let mut args = vec!["--publish-packed", packed];
     args.extend_from_slice(extra);
-    start_adaptor(&args)
+    adaptor_on(listen, publish, &args)
 }
 
 /// Messages as lists of frames.

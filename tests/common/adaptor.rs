@@ -96,6 +96,14 @@ pub fn records(got: &[Vec<Vec<u8>>]) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// An adaptor listening on `listen` and publishing on `publish`, without periodic
+/// stats lines, with `extra` flags.
+pub fn adaptor_on(listen: &str, publish: &str, extra: &[&str]) -> Adaptor {
+    let mut args = vec!["-b", listen, "-p", publish, "--stats-interval", "0"];
+    args.extend_from_slice(extra);
+    start_adaptor(&args)
+}
+
 /// A free `127.0.0.1:PORT` for an HTTP listener (`--metrics`).
 pub fn free_addr() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
