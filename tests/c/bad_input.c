@@ -10,17 +10,7 @@
 #include <string.h>
 #include <zmq_adaptor.h>
 
-static int failures = 0;
-
-#define EXPECT(expr, code)                                                        \
-    do {                                                                          \
-        int rc_ = (expr);                                                         \
-        if (rc_ != (code)) {                                                      \
-            fprintf(stderr, "FAIL %s:%d: %s = %d (%s), expected %d\n", __FILE__,  \
-                    __LINE__, #expr, rc_, zmq_adaptor_strerror(rc_), (int)(code)); \
-            failures++;                                                           \
-        }                                                                         \
-    } while (0)
+#include "expect.h"
 
 /* The reason zmq_adaptor_config_check gives must contain `want`. */
 static void expect_reason(const zmq_adaptor_config *cfg, int code, const char *want) {

@@ -12,17 +12,7 @@
 #include <string.h>
 #include <zmq_adaptor.h>
 
-static int failures = 0;
-
-#define EXPECT(expr, code)                                                        \
-    do {                                                                          \
-        int rc_ = (expr);                                                         \
-        if (rc_ != (code)) {                                                      \
-            fprintf(stderr, "FAIL %s:%d: %s = %d (%s), expected %d\n", __FILE__,  \
-                    __LINE__, #expr, rc_, zmq_adaptor_strerror(rc_), (int)(code)); \
-            failures++;                                                           \
-        }                                                                         \
-    } while (0)
+#include "expect.h"
 
 /* Keys from certificate files, with the loader's error paths checked first. */
 static int from_files(const char *endpoint, const char *server, const char *secret,
