@@ -810,24 +810,27 @@ fn record_bytes(v: &LuaValue, what: &str) -> Result<Vec<u8>, String> {
 /// Fields of a struct: (name, offset, size).
 type Layout = &'static [(&'static str, usize, usize)];
 
+/// The mirrored structs: C name, size and field layout as compiled here.
+const STRUCT_LAYOUTS: [(&str, usize, Layout); 2] = [
+    (
+        "zmq_adaptor_config",
+        std::mem::size_of::<AdaptorConfig>(),
+        AdaptorConfig::LAYOUT,
+    ),
+    (
+        "zmq_adaptor_stats",
+        std::mem::size_of::<AdaptorStats>(),
+        AdaptorStats::LAYOUT,
+    ),
+];
+
 /// `zmq_logger._ABI`: the C ABI as compiled into this module, for the drift check
 /// (t/011-abi.t): `{ structs = { zmq_adaptor_config = { size = n, fields = {
 /// { name, offset, size }, ... } }, ... }, codes = { NAME = value, ... },
 /// cdefs = "..." }`.
 fn abi_table(lua: &Lua) -> LuaResult<LuaTable> {
     let structs = lua.create_table()?;
-    let layouts: [(&str, usize, Layout); 2] = [
-        (
-            "zmq_adaptor_config",
-            std::mem::size_of::<AdaptorConfig>(),
-            AdaptorConfig::LAYOUT,
-        ),
-        (
-            "zmq_adaptor_stats",
-            std::mem::size_of::<AdaptorStats>(),
-            AdaptorStats::LAYOUT,
-        ),
-    ];
+    let layouts = STRUCT_LAYOUTS;
     for (name, size, layout) in layouts {
         let st = lua.create_table()?;
         st.set("size", size)?;
@@ -1050,18 +1053,7 @@ mod tests {
         let mut c = String::from(
             "#include <stdio.h>\n#include <stddef.h>\n#include \"zmq_adaptor.h\"\nint main(void) {\n",
         );
-        let structs: [(&str, usize, Layout); 2] = [
-            (
-                "zmq_adaptor_config",
-                std::mem::size_of::<AdaptorConfig>(),
-                AdaptorConfig::LAYOUT,
-            ),
-            (
-                "zmq_adaptor_stats",
-                std::mem::size_of::<AdaptorStats>(),
-                AdaptorStats::LAYOUT,
-            ),
-        ];
+        let structs = STRUCT_LAYOUTS;
         let mut want = String::new();
         for (name, size, layout) in structs {
             c.push_str(&format!("printf(\"{name} %zu\\n\", sizeof({name}));\n"));
